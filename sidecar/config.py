@@ -1,0 +1,185 @@
+"""Configuration: process settings from the environment, Amazon accounts from a TOML file.
+
+Secrets are never written in the TOML file itself: an account names the environment variable
+(`*_env`) or the file (`*_file`, e.g. a Docker/Kubernetes secret) that holds each one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sidecar.amazon.credentials import REGIONS, AccountCredentials, Secret
+from sidecar.domain import AccountSettings, TaxConvention
+
+DEFAULT_DB_URL = "sqlite:///var/refund-bridge.sqlite"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AmazonAccount:
+    account_id: str
+    seller_id: str  # MerchantIdentifier in feed headers
+    marketplace_id: str
+    store_ids: tuple[int, ...]  # Magento stores whose orders belong to this account
+    credentials: AccountCredentials
+    settings: AccountSettings
+    rate_overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DB_URL
+    accounts: tuple[AmazonAccount, ...] = ()
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    batch_size: int = 50
+    lease_seconds: int = 300
+    max_attempts: int = 10
+    backoff_base_seconds: float = 5.0
+    backoff_max_seconds: float = 3600.0
+    poll_interval_seconds: float = 2.0
+    feed_poll_seconds: float = 30.0
+    heartbeat_stale_seconds: float = 120.0
+    admin_token: Secret | None = None
+    bind: str = "127.0.0.1:8080"
+
+    def account_for_store(self, store_id: int) -> AmazonAccount | None:
+        for account in self.accounts:
+            if store_id in account.store_ids:
+                return account
+        return None
+
+    def account(self, account_id: str) -> AmazonAccount:
+        for account in self.accounts:
+            if account.account_id == account_id:
+                return account
+        raise KeyError(account_id)
+
+
+def _secret(spec: Mapping[str, object], name: str, env: Mapping[str, str], *, required: bool) -> Secret | None:
+    """Resolve `<name>_env` or `<name>_file`; a literal `<name>` in the file is refused."""
+    if name in spec:
+        raise ConfigError(f"{name}: put secrets in the environment ({name}_env) or a file ({name}_file)")
+    if f"{name}_env" in spec:
+        var = str(spec[f"{name}_env"])
+        value = env.get(var)
+        if value:
+            return Secret(value)
+        if required:
+            raise ConfigError(f"{name}: environment variable {var} is not set")
+        return None
+    if f"{name}_file" in spec:
+        path = Path(str(spec[f"{name}_file"]))
+        try:
+            return Secret(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    if required:
+        raise ConfigError(f"{name}: give {name}_env or {name}_file")
+    return None
+
+
+def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]) -> AmazonAccount:
+    try:
+        region = str(spec.get("region", "eu")).lower()
+        if region not in REGIONS:
+            raise ConfigError(f"region must be one of {', '.join(REGIONS)}")
+        default_endpoint, default_aws_region = REGIONS[region].endpoint, REGIONS[region].aws_region
+        client_secret = _secret(spec, "lwa_client_secret", env, required=True)
+        refresh_token = _secret(spec, "refresh_token", env, required=True)
+        assert client_secret is not None and refresh_token is not None
+        credentials = AccountCredentials(
+            lwa_client_id=str(spec["lwa_client_id"]),
+            lwa_client_secret=client_secret,
+            refresh_token=refresh_token,
+            aws_access_key_id=_secret(spec, "aws_access_key_id", env, required=False),
+            aws_secret_access_key=_secret(spec, "aws_secret_access_key", env, required=False),
+            endpoint=str(spec.get("endpoint", default_endpoint)).rstrip("/"),
+            aws_region=str(spec.get("aws_region", default_aws_region)),
+            lwa_url=str(spec.get("lwa_url", "https://api.amazon.com/auth/o2/token")),
+            sign_requests=bool(spec.get("sign_requests", True)),
+        )
+        settings = AccountSettings(
+            account_id=account_id,
+            refund_on_creditmemo=bool(spec.get("refund_on_creditmemo", False)),
+            create_order_in_magento=bool(spec.get("create_order_in_magento", True)),
+            adjustment_fee_as_restocking_fee=bool(spec.get("adjustment_fee_as_restocking_fee", False)),
+            tax_convention=TaxConvention(str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))),
+        )
+        raw_rates = spec.get("rate_limits", {})
+        rates: dict[str, tuple[str, int]] = {}
+        if isinstance(raw_rates, Mapping):
+            for op, value in raw_rates.items():
+                rate, burst = value  # [ "0.5", 15 ]: rate as a string keeps it exact
+                rates[str(op)] = (str(rate), int(burst))
+        store_ids = spec.get("store_ids", [])
+        if not isinstance(store_ids, list) or not all(isinstance(s, int) for s in store_ids):
+            raise ConfigError("store_ids must be a list of Magento store ids")
+        return AmazonAccount(
+            account_id=account_id,
+            seller_id=str(spec["seller_id"]),
+            marketplace_id=str(spec["marketplace_id"]),
+            store_ids=tuple(store_ids),
+            credentials=credentials,
+            settings=settings,
+            rate_overrides=rates,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"account {account_id!r}: missing {exc.args[0]}") from None
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise ConfigError(f"account {account_id!r}: {exc}") from None
+
+
+def load_accounts(path: Path, env: Mapping[str, str]) -> tuple[AmazonAccount, ...]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read accounts file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"accounts file {path}: {exc}") from None
+    accounts = data.get("accounts", {})
+    if not isinstance(accounts, dict):
+        raise ConfigError("[accounts.<id>] tables expected")
+    return tuple(_account(str(k), v, env) for k, v in accounts.items())
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+
+    def num(name: str, default: float) -> float:
+        raw = env.get(name)
+        try:
+            return default if raw is None else float(raw)  # seconds/counts, never money
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    accounts_file = env.get("SIDECAR_ACCOUNTS_FILE")
+    token = env.get("SIDECAR_ADMIN_TOKEN")
+    token_file = env.get("SIDECAR_ADMIN_TOKEN_FILE")
+    if token_file and not token:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    kwargs: dict[str, object] = {}
+    if env.get("SIDECAR_WORKER_ID"):
+        kwargs["worker_id"] = env["SIDECAR_WORKER_ID"]
+    return Config(
+        database_url=env.get("SIDECAR_DATABASE_URL", DEFAULT_DB_URL),
+        accounts=load_accounts(Path(accounts_file), env) if accounts_file else (),
+        batch_size=int(num("SIDECAR_BATCH_SIZE", 50)),
+        lease_seconds=int(num("SIDECAR_LEASE_SECONDS", 300)),
+        max_attempts=int(num("SIDECAR_MAX_ATTEMPTS", 10)),
+        backoff_base_seconds=num("SIDECAR_BACKOFF_BASE_SECONDS", 5.0),
+        backoff_max_seconds=num("SIDECAR_BACKOFF_MAX_SECONDS", 3600.0),
+        poll_interval_seconds=num("SIDECAR_POLL_INTERVAL_SECONDS", 2.0),
+        feed_poll_seconds=num("SIDECAR_FEED_POLL_SECONDS", 30.0),
+        heartbeat_stale_seconds=num("SIDECAR_HEARTBEAT_STALE_SECONDS", 120.0),
+        admin_token=Secret(token) if token else None,
+        bind=env.get("SIDECAR_BIND", "127.0.0.1:8080"),
+        **kwargs,  # type: ignore[arg-type]
+    )

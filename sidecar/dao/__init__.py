@@ -1,0 +1,1 @@
+"""Data-access layer: every SQL statement the sidecar runs against its own tables."""

@@ -1,0 +1,240 @@
+"""Amazon order state as last read from SP-API, and the refund ledger per order item."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from sidecar.clock import utcnow
+from sidecar.domain import (
+    AmazonOrderItem,
+    AmazonOrderState,
+    AmazonOrderStatus,
+    Cancel,
+    Component,
+    FulfillmentChannel,
+    LedgerEntry,
+    Refund,
+    RefundLedger,
+)
+from sidecar.tables import amazon_order, amazon_order_item, feed_message, ledger
+
+# ledger component for a cancellation line (no money moves: it only counts units)
+CANCEL_COMPONENT = "Cancel"
+LIVE_LEDGER_STATES = ("pending", "confirmed")
+
+
+def save_state(
+    conn: Connection, state: AmazonOrderState, *, magento_order_id: int | None, raw: str | None
+) -> None:
+    now = utcnow()
+    values = {
+        "account_id": state.account_id,
+        "marketplace_id": state.marketplace_id,
+        "status": state.status.value if state.status else state.raw_status or "Unknown",
+        "fulfillment_channel": state.fulfillment_channel.value,
+        "currency": state.currency,
+        "last_updated_at": state.last_updated,
+        "fetched_at": state.fetched_at,
+        "buyer_cancel_requested": state.buyer_cancel_requested,
+        "buyer_cancel_reason": next(
+            (i.buyer_cancel_reason for i in state.items if i.buyer_cancel_reason), None
+        ),
+        "raw": raw,
+        "updated_at": now,
+    }
+    if magento_order_id is not None:
+        values["magento_order_id"] = magento_order_id
+    exists = conn.execute(
+        select(amazon_order.c.amazon_order_id)
+        .where(amazon_order.c.amazon_order_id == state.amazon_order_id)
+        .with_for_update()
+    ).first()
+    if exists:
+        conn.execute(
+            update(amazon_order)
+            .where(amazon_order.c.amazon_order_id == state.amazon_order_id)
+            .values(**values)
+        )
+    else:
+        conn.execute(
+            insert(amazon_order).values(
+                amazon_order_id=state.amazon_order_id, created_at=now, **values
+            )
+        )
+    conn.execute(
+        delete(amazon_order_item).where(amazon_order_item.c.amazon_order_id == state.amazon_order_id)
+    )
+    if state.items:
+        conn.execute(
+            insert(amazon_order_item),
+            [
+                {
+                    "amazon_order_id": state.amazon_order_id,
+                    "order_item_id": i.order_item_id,
+                    "seller_sku": i.seller_sku,
+                    "quantity_ordered": i.quantity_ordered,
+                    "quantity_shipped": i.quantity_shipped,
+                    "quantity_canceled": i.quantity_canceled,
+                    "item_price": i.item_price,
+                    "item_tax": i.item_tax,
+                    "shipping_price": i.shipping_price,
+                    "shipping_tax": i.shipping_tax,
+                    "promotion_discount": i.promotion_discount,
+                    "promotion_discount_tax": i.promotion_discount_tax,
+                    "shipping_discount": i.shipping_discount,
+                    "shipping_discount_tax": i.shipping_discount_tax,
+                    "buyer_cancel_requested": i.buyer_cancel_requested,
+                    "buyer_cancel_reason": i.buyer_cancel_reason,
+                    "magento_order_item_id": i.magento_order_item_id,
+                }
+                for i in state.items
+            ],
+        )
+
+
+def load_state(conn: Connection, amazon_order_id: str, *, lock: bool = False) -> AmazonOrderState | None:
+    query = select(amazon_order).where(amazon_order.c.amazon_order_id == amazon_order_id)
+    if lock and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = conn.execute(query).one_or_none()
+    if row is None:
+        return None
+    items = conn.execute(
+        select(amazon_order_item)
+        .where(amazon_order_item.c.amazon_order_id == amazon_order_id)
+        .order_by(amazon_order_item.c.order_item_id)
+    ).all()
+    try:
+        status: AmazonOrderStatus | None = AmazonOrderStatus(row.status)
+    except ValueError:
+        status = None
+    return AmazonOrderState(
+        amazon_order_id=row.amazon_order_id,
+        account_id=row.account_id,
+        marketplace_id=row.marketplace_id,
+        status=status,
+        fulfillment_channel=FulfillmentChannel(row.fulfillment_channel),
+        currency=row.currency,
+        last_updated=row.last_updated_at,
+        fetched_at=row.fetched_at,
+        raw_status=row.status,
+        items=tuple(
+            AmazonOrderItem(
+                order_item_id=i.order_item_id,
+                seller_sku=i.seller_sku,
+                quantity_ordered=i.quantity_ordered,
+                quantity_shipped=i.quantity_shipped,
+                quantity_canceled=i.quantity_canceled,
+                item_price=Decimal(i.item_price),
+                item_tax=Decimal(i.item_tax),
+                shipping_price=Decimal(i.shipping_price),
+                shipping_tax=Decimal(i.shipping_tax),
+                promotion_discount=Decimal(i.promotion_discount),
+                promotion_discount_tax=Decimal(i.promotion_discount_tax),
+                shipping_discount=Decimal(i.shipping_discount),
+                shipping_discount_tax=Decimal(i.shipping_discount_tax),
+                buyer_cancel_requested=bool(i.buyer_cancel_requested),
+                buyer_cancel_reason=i.buyer_cancel_reason,
+                magento_order_item_id=i.magento_order_item_id,
+            )
+            for i in items
+        ),
+    )
+
+
+def lock_order(conn: Connection, amazon_order_id: str) -> None:
+    """Serialise decisions per Amazon order, so two credit memos cannot both spend one balance."""
+    if conn.dialect.name == "sqlite":
+        return  # SQLite serialises writers already
+    conn.execute(
+        select(amazon_order.c.amazon_order_id)
+        .where(amazon_order.c.amazon_order_id == amazon_order_id)
+        .with_for_update()
+    ).first()
+
+
+def load_ledger(conn: Connection, amazon_order_id: str) -> RefundLedger:
+    rows = conn.execute(
+        select(ledger).where(
+            ledger.c.amazon_order_id == amazon_order_id, ledger.c.state.in_(LIVE_LEDGER_STATES)
+        )
+    ).all()
+    entries = []
+    canceled = False
+    for r in rows:
+        if r.component == CANCEL_COMPONENT:
+            canceled = True
+            continue
+        entries.append(
+            LedgerEntry(
+                order_item_id=r.order_item_id,
+                component=Component(r.component),
+                amount=Decimal(r.amount),
+                quantity=r.quantity,
+            )
+        )
+    return RefundLedger(
+        entries=tuple(entries),
+        creditmemo_ids=frozenset(r.creditmemo_id for r in rows),
+        order_canceled_by_us=canceled,
+    )
+
+
+def add_ledger(
+    conn: Connection,
+    decision: Cancel | Refund,
+    *,
+    creditmemo_id: int,
+    outbox_id: int,
+    feed_message_id: int,
+) -> None:
+    now = utcnow()
+    common = {
+        "amazon_order_id": decision.amazon_order_id,
+        "creditmemo_id": creditmemo_id,
+        "outbox_id": outbox_id,
+        "feed_message_id": feed_message_id,
+        "state": "pending",
+        "created_at": now,
+        "updated_at": now,
+    }
+    rows: list[dict[str, object]] = []
+    if isinstance(decision, Cancel):
+        rows = [
+            {**common, "order_item_id": i.order_item_id, "component": CANCEL_COMPONENT,
+             "amount": Decimal(0), "quantity": i.quantity}
+            for i in decision.items
+        ]
+    else:
+        for line in decision.lines:
+            units = line.quantity + line.quantity_cancelled
+            components = dict(line.components)
+            # units are counted once per line, on its Principal entry (RefundLedger.units)
+            components.setdefault(Component.PRINCIPAL, Decimal(0))
+            for component, amount in components.items():
+                rows.append(
+                    {**common, "order_item_id": line.order_item_id, "component": component.value,
+                     "amount": amount,
+                     "quantity": units if component == Component.PRINCIPAL else 0}
+                )
+    if rows:
+        conn.execute(insert(ledger), rows)
+
+
+def settle_ledger(conn: Connection, feed_message_id: int, state: str) -> None:
+    """confirmed when Amazon accepted the message, rejected when it refused it."""
+    conn.execute(
+        update(ledger)
+        .where(ledger.c.feed_message_id == feed_message_id)
+        .values(state=state, updated_at=utcnow())
+    )
+
+
+def messages_for_order(conn: Connection, amazon_order_id: str) -> int:
+    return len(
+        conn.execute(
+            select(feed_message.c.id).where(feed_message.c.amazon_order_id == amazon_order_id)
+        ).all()
+    )

@@ -1,0 +1,263 @@
+"""Feeds and feed messages: batching, the persisted state machine, per-message results."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from sidecar.clock import utcnow
+from sidecar.db import retry_transient
+from sidecar.tables import feed, feed_message, outbox
+
+ACTIVE_STATES = ("planned", "document_created", "uploaded", "submitting", "submitted")
+TERMINAL_STATES = ("done", "cancelled", "fatal", "unknown")
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: int
+    account_id: str
+    feed_type: str
+    marketplace_id: str
+    state: str
+    content: str
+    message_count: int
+    document_id: str | None
+    upload_url: str | None
+    amazon_feed_id: str | None
+    result_document_id: str | None
+    submit_started_at: datetime | None
+    attempts: int
+    lease_token: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    outbox_id: int
+    amazon_order_id: str
+    magento_order_id: int
+    decision: str
+    message_id: int | None
+    state: str
+
+
+def _skip_locked(conn: Connection, query: Any) -> Any:
+    if conn.dialect.name == "sqlite":
+        return query
+    return query.with_for_update(skip_locked=True)
+
+
+def add_message(
+    conn: Connection, *, outbox_id: int, account_id: str, marketplace_id: str, feed_type: str,
+    amazon_order_id: str, magento_order_id: int, decision_json: str,
+) -> int:
+    now = utcnow()
+    result = conn.execute(
+        insert(feed_message).values(
+            outbox_id=outbox_id, account_id=account_id, marketplace_id=marketplace_id,
+            feed_type=feed_type, amazon_order_id=amazon_order_id,
+            magento_order_id=magento_order_id, decision=decision_json, state="planned",
+            created_at=now, updated_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def planned_groups(engine: Engine) -> list[tuple[str, str, str, int]]:
+    """(account_id, feed_type, marketplace_id, count) of messages waiting for a feed."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                feed_message.c.account_id, feed_message.c.feed_type,
+                feed_message.c.marketplace_id, func.count(),
+            )
+            .where(feed_message.c.state == "planned")
+            .group_by(feed_message.c.account_id, feed_message.c.feed_type, feed_message.c.marketplace_id)
+        ).all()
+    return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+
+def plan_feed(
+    engine: Engine, *, account_id: str, feed_type: str, marketplace_id: str, max_messages: int,
+    build: Callable[[Sequence[tuple[int, str]]], tuple[bytes, int]],
+) -> int | None:
+    """Put waiting messages into a new feed (state planned). `build` gets (MessageID, decision
+    JSON) pairs and returns the XML plus how many of them fit under the size limit."""
+
+    def tx() -> int | None:
+        with engine.begin() as conn:
+            rows = conn.execute(
+                _skip_locked(
+                    conn,
+                    select(feed_message.c.id, feed_message.c.decision)
+                    .where(
+                        feed_message.c.state == "planned",
+                        feed_message.c.account_id == account_id,
+                        feed_message.c.feed_type == feed_type,
+                        feed_message.c.marketplace_id == marketplace_id,
+                    )
+                    .order_by(feed_message.c.id)
+                    .limit(max_messages),
+                )
+            ).all()
+            if not rows:
+                return None
+            content, used = build([(n, r.decision) for n, r in enumerate(rows, start=1)])
+            rows = rows[:used]
+            now = utcnow()
+            feed_pk = int(
+                conn.execute(
+                    insert(feed).values(
+                        account_id=account_id, feed_type=feed_type, marketplace_id=marketplace_id,
+                        state="planned", content=content.decode("utf-8"),
+                        content_sha256=hashlib.sha256(content).hexdigest(),
+                        message_count=len(rows), next_check_at=now, attempts=0,
+                        created_at=now, updated_at=now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+            for n, r in enumerate(rows, start=1):
+                conn.execute(
+                    update(feed_message)
+                    .where(feed_message.c.id == r.id)
+                    .values(feed_pk=feed_pk, message_id=n, state="in_feed", updated_at=now)
+                )
+            return feed_pk
+
+    return retry_transient(tx)
+
+
+def claim_feeds(engine: Engine, *, lease_seconds: int, limit: int = 10,
+                now: datetime | None = None) -> list[FeedRow]:
+    """Feeds due for their next step, leased so one worker moves each feed at a time."""
+    now = now or utcnow()
+
+    def tx() -> list[FeedRow]:
+        with engine.begin() as conn:
+            rows = conn.execute(
+                _skip_locked(
+                    conn,
+                    select(feed)
+                    .where(
+                        feed.c.state.in_(ACTIVE_STATES),
+                        feed.c.next_check_at <= now,
+                        or_(feed.c.lease_expires_at.is_(None), feed.c.lease_expires_at < now),
+                    )
+                    .order_by(feed.c.next_check_at, feed.c.id)
+                    .limit(limit),
+                )
+            ).all()
+            claimed = []
+            for r in rows:
+                token = str(uuid.uuid4())
+                conn.execute(
+                    update(feed).where(feed.c.id == r.id).values(
+                        lease_token=token, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        updated_at=now,
+                    )
+                )
+                claimed.append(
+                    FeedRow(
+                        id=r.id, account_id=r.account_id, feed_type=r.feed_type,
+                        marketplace_id=r.marketplace_id, state=r.state, content=r.content,
+                        message_count=r.message_count, document_id=r.document_id,
+                        upload_url=r.upload_url, amazon_feed_id=r.amazon_feed_id,
+                        result_document_id=r.result_document_id,
+                        submit_started_at=r.submit_started_at, attempts=r.attempts,
+                        lease_token=token, created_at=r.created_at,
+                    )
+                )
+            return claimed
+
+    return retry_transient(tx)
+
+
+def advance(conn: Connection, row: FeedRow, *, release: bool = False, **values: Any) -> bool:
+    """Fenced write of the feed's next state; False when another worker took the lease."""
+    values["updated_at"] = utcnow()
+    if release:
+        values.update(lease_token=None, lease_expires_at=None)
+    result = conn.execute(
+        update(feed)
+        .where(and_(feed.c.id == row.id, feed.c.lease_token == row.lease_token))
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def known_amazon_feed_ids(conn: Connection, account_id: str) -> set[str]:
+    rows = conn.execute(
+        select(feed.c.amazon_feed_id).where(
+            feed.c.account_id == account_id, feed.c.amazon_feed_id.is_not(None)
+        )
+    ).all()
+    return {r[0] for r in rows}
+
+
+def messages_of(conn: Connection, feed_pk: int) -> list[MessageRow]:
+    rows = conn.execute(
+        select(feed_message).where(feed_message.c.feed_pk == feed_pk).order_by(feed_message.c.message_id)
+    ).all()
+    return [
+        MessageRow(
+            id=r.id, outbox_id=r.outbox_id, amazon_order_id=r.amazon_order_id,
+            magento_order_id=r.magento_order_id, decision=r.decision,
+            message_id=r.message_id, state=r.state,
+        )
+        for r in rows
+    ]
+
+
+def set_message_result(conn: Connection, message_pk: int, state: str, *,
+                       code: str | None = None, message: str | None = None) -> None:
+    conn.execute(
+        update(feed_message).where(feed_message.c.id == message_pk).values(
+            state=state, result_code=code, result_message=message, updated_at=utcnow()
+        )
+    )
+
+
+def replan_messages(conn: Connection, feed_pk: int) -> int:
+    """Messages of a feed Amazon never processed go back to wait for the next feed."""
+    result = conn.execute(
+        update(feed_message)
+        .where(feed_message.c.feed_pk == feed_pk, feed_message.c.state == "in_feed")
+        .values(state="planned", feed_pk=None, message_id=None, updated_at=utcnow())
+    )
+    return int(result.rowcount)
+
+
+def finish_submitted(conn: Connection, outbox_id: int, status: str, message: str) -> bool:
+    """Terminal status for an outbox row that was handed to a feed (no lease to fence on)."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == "submitted")
+        .values(status=status, status_message=message[:60000], updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def feed_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(feed.c.state, func.count()).group_by(feed.c.state)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def recent_feeds(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                feed.c.id, feed.c.account_id, feed.c.feed_type, feed.c.state, feed.c.message_count,
+                feed.c.amazon_feed_id, feed.c.processing_status, feed.c.last_error,
+                feed.c.created_at, feed.c.updated_at,
+            ).order_by(feed.c.id.desc()).limit(limit)
+        ).all()
+    return [dict(r._mapping) for r in rows]

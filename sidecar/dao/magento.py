@@ -1,0 +1,82 @@
+"""Writes into Magento's own tables: order comments and the bridge's custom order statuses.
+
+Magento's order *state* is never touched. A status is set only when it is assigned to the
+order's current state in sales_order_status_state (otherwise Magento's admin would show an
+order in a status its state does not allow); sales_order_grid is updated with sales_order,
+as Magento refreshes the grid only when it saves the order itself.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from sidecar.clock import utcnow
+from sidecar.tables import (
+    sales_order,
+    sales_order_grid,
+    sales_order_status_history,
+    sales_order_status_state,
+)
+
+PENDING = "amazon_refund_pending"
+FAILED = "amazon_refund_failed"
+REFUNDED = "amazon_refunded"
+CANCELED = "amazon_canceled"
+COMMENT_PREFIX = "Amazon refund bridge: "
+
+
+def add_comment(conn: Connection, order_id: int, comment: str, *, status: str | None = None) -> None:
+    """A history comment on the order; status defaults to the order's current one."""
+    if status is None:
+        status = conn.execute(
+            select(sales_order.c.status).where(sales_order.c.entity_id == order_id)
+        ).scalar_one_or_none()
+    conn.execute(
+        insert(sales_order_status_history).values(
+            parent_id=order_id,
+            comment=COMMENT_PREFIX + comment,
+            status=status,
+            is_customer_notified=0,
+            is_visible_on_front=0,
+            entity_name="order",
+            created_at=utcnow(),
+        )
+    )
+
+
+def set_status(conn: Connection, order_id: int, status: str) -> bool:
+    """Set sales_order.status (and the grid copy) if the order's state allows it."""
+    row = conn.execute(
+        select(sales_order.c.state).where(sales_order.c.entity_id == order_id)
+    ).one_or_none()
+    if row is None:
+        return False
+    allowed = conn.execute(
+        select(sales_order_status_state.c.status).where(
+            and_(
+                sales_order_status_state.c.status == status,
+                sales_order_status_state.c.state == row.state,
+            )
+        )
+    ).first()
+    if allowed is None:
+        return False
+    now = utcnow()
+    conn.execute(
+        update(sales_order)
+        .where(sales_order.c.entity_id == order_id)
+        .values(status=status, updated_at=now)
+    )
+    conn.execute(
+        update(sales_order_grid)
+        .where(sales_order_grid.c.entity_id == order_id)
+        .values(status=status, updated_at=now)
+    )
+    return True
+
+
+def record(conn: Connection, order_id: int, comment: str, status: str | None = None) -> None:
+    """Status change (when allowed) plus a comment carrying the resulting status."""
+    if status is not None:
+        set_status(conn, order_id, status)
+    add_comment(conn, order_id, comment)

@@ -1,0 +1,298 @@
+"""Domain types shared by the refund rules (pure) and the shell around them.
+
+Names follow Magento (creditmemo, adjustment_negative) and Amazon (AmazonOrderItemCode,
+CancelReason). Every amount and quantity is a Decimal; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+class AmazonOrderStatus(enum.StrEnum):
+    PENDING = "Pending"
+    UNSHIPPED = "Unshipped"
+    PARTIALLY_SHIPPED = "PartiallyShipped"
+    SHIPPED = "Shipped"
+    CANCELED = "Canceled"
+    UNFULFILLABLE = "Unfulfillable"
+    INVOICE_UNCONFIRMED = "InvoiceUnconfirmed"
+    PENDING_AVAILABILITY = "PendingAvailability"
+
+
+class FulfillmentChannel(enum.StrEnum):
+    MFN = "MFN"  # merchant fulfilled: the seller ships, so the seller may cancel/refund
+    AFN = "AFN"  # fulfilled by Amazon (FBA)
+
+
+class CancelReason(enum.StrEnum):
+    """OrderAcknowledgement Item/CancelReason values the product sends."""
+
+    NO_INVENTORY = "NoInventory"
+    BUYER_CANCELED = "BuyerCanceled"  # one "l": Amazon's spelling
+
+
+class AdjustmentReason(enum.StrEnum):
+    """OrderAdjustment AdjustedItem/AdjustmentReason values the product sends."""
+
+    NO_INVENTORY = "NoInventory"
+    CUSTOMER_RETURN = "CustomerReturn"
+    CUSTOMER_CANCEL = "CustomerCancel"
+    GENERAL_ADJUSTMENT = "GeneralAdjustment"
+
+
+class Component(enum.StrEnum):
+    """ItemPriceAdjustments/Component/Type values the product sends."""
+
+    PRINCIPAL = "Principal"
+    TAX = "Tax"
+    SHIPPING = "Shipping"
+    SHIPPING_TAX = "ShippingTax"
+    RESTOCKING_FEE = "RestockingFee"  # negative: money the seller keeps
+
+
+class TaxConvention(enum.StrEnum):
+    """How refund components carry VAT on a marketplace (brief section 3)."""
+
+    NET_PLUS_TAX = "net_plus_tax"  # Principal net of tax plus a Tax component (US style)
+    GROSS = "gross"  # Principal includes VAT, no Tax component (EU, UK, JP)
+
+
+# ---------------------------------------------------------------- Magento side
+
+
+@dataclass(frozen=True)
+class MagentoOrderRef:
+    entity_id: int
+    increment_id: str
+    ext_order_id: str | None
+    store_id: int
+    order_currency_code: str
+
+
+@dataclass(frozen=True)
+class CreditMemoItem:
+    order_item_id: int
+    sku: str
+    qty: Decimal
+    price: Decimal
+    price_incl_tax: Decimal
+    row_total: Decimal
+    row_total_incl_tax: Decimal
+    tax_amount: Decimal
+    discount_amount: Decimal
+    back_to_stock: bool
+    ext_order_item_id: str | None = None
+    parent_item_id: int | None = None
+    name: str = ""
+    qty_ordered: Decimal = Decimal(0)
+    qty_shipped: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class CreditMemo:
+    entity_id: int
+    increment_id: str
+    created_at: datetime  # naive UTC
+    order_currency_code: str
+    subtotal: Decimal
+    tax_amount: Decimal
+    discount_amount: Decimal
+    shipping_amount: Decimal
+    shipping_tax_amount: Decimal
+    adjustment_positive: Decimal
+    adjustment_negative: Decimal
+    grand_total: Decimal
+    items: tuple[CreditMemoItem, ...]
+    order: MagentoOrderRef
+
+
+@dataclass(frozen=True)
+class ShipmentItem:
+    order_item_id: int
+    sku: str
+    qty: Decimal
+    ext_order_item_id: str | None = None
+    parent_item_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ShipmentTrack:
+    carrier_code: str
+    title: str
+    track_number: str
+
+
+@dataclass(frozen=True)
+class Shipment:
+    entity_id: int
+    increment_id: str
+    created_at: datetime
+    items: tuple[ShipmentItem, ...]
+    tracks: tuple[ShipmentTrack, ...]
+    order: MagentoOrderRef
+
+
+# ----------------------------------------------------------------- Amazon side
+
+
+@dataclass(frozen=True)
+class AmazonOrderItem:
+    """One order item as Amazon charged it. Money fields are totals for quantity_ordered."""
+
+    order_item_id: str  # AmazonOrderItemCode, 14 digits
+    seller_sku: str
+    quantity_ordered: int
+    quantity_shipped: int
+    item_price: Decimal
+    item_tax: Decimal
+    shipping_price: Decimal
+    shipping_tax: Decimal
+    promotion_discount: Decimal = Decimal(0)  # positive number: what the promotion took off
+    promotion_discount_tax: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)
+    shipping_discount_tax: Decimal = Decimal(0)
+    quantity_canceled: int = 0
+    buyer_cancel_requested: bool = False
+    buyer_cancel_reason: str | None = None
+    magento_order_item_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AmazonOrderState:
+    amazon_order_id: str
+    account_id: str
+    marketplace_id: str
+    status: AmazonOrderStatus | None  # None: Amazon returned a status we do not know
+    fulfillment_channel: FulfillmentChannel
+    currency: str
+    last_updated: datetime  # Amazon's lastUpdatedTime, naive UTC
+    fetched_at: datetime  # when the product read it from Amazon, naive UTC
+    items: tuple[AmazonOrderItem, ...]
+    raw_status: str = ""
+    # Do item_price/shipping_price include the tax shown in item_tax/shipping_tax? True on
+    # tax-inclusive marketplaces (EU, UK, JP). None: assume the account's tax_convention says
+    # so (GROSS => inclusive, NET_PLUS_TAX => tax on top). Set it when the two differ.
+    prices_include_tax: bool | None = None
+
+    @property
+    def buyer_cancel_requested(self) -> bool:
+        return any(i.buyer_cancel_requested for i in self.items)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    account_id: str
+    refund_on_creditmemo: bool  # "Cancellation & Refund if Credit Memo is created"
+    create_order_in_magento: bool = True
+    adjustment_fee_as_restocking_fee: bool = False  # optional rule 9 improvement, off by default
+    tax_convention: TaxConvention = TaxConvention.NET_PLUS_TAX
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What was already sent (and not rejected) for one order item, per component."""
+
+    order_item_id: str
+    component: Component
+    amount: Decimal
+    quantity: int = 0  # units refunded (Quantity) or cancelled (QuantityCancelled)
+    cancelled: bool = False  # True when `quantity` counts QuantityCancelled (never shipped) units
+
+
+@dataclass(frozen=True)
+class RefundLedger:
+    """Everything submitted or confirmed for one Amazon order (rejected entries excluded)."""
+
+    entries: tuple[LedgerEntry, ...] = ()
+    creditmemo_ids: frozenset[int] = frozenset()  # credit memos already submitted
+    order_canceled_by_us: bool = False
+
+    def refunded(self, order_item_id: str, component: Component) -> Decimal:
+        return sum(
+            (e.amount for e in self.entries
+             if e.order_item_id == order_item_id and e.component == component),
+            Decimal(0),
+        )
+
+    def units(self, order_item_id: str) -> int:
+        # quantities are recorded once per line, on its Principal entry
+        return sum(
+            e.quantity for e in self.entries
+            if e.order_item_id == order_item_id and e.component == Component.PRINCIPAL
+        )
+
+    def units_cancelled(self, order_item_id: str) -> int:
+        """Units of units() that were cancelled (QuantityCancelled) rather than refunded."""
+        return sum(
+            e.quantity for e in self.entries
+            if e.order_item_id == order_item_id and e.component == Component.PRINCIPAL
+            and e.cancelled
+        )
+
+
+# ------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: str
+    until: datetime
+    refresh_order: bool = False  # the shell must re-read the Amazon order first
+
+
+@dataclass(frozen=True)
+class CancelItem:
+    order_item_id: str
+    reason: CancelReason
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Cancel:
+    amazon_order_id: str
+    merchant_order_id: str
+    items: tuple[CancelItem, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    order_item_id: str  # AmazonOrderItemCode
+    merchant_adjustment_item_id: str  # e.g. "CM000000005-33": traceable to the creditmemo item
+    reason: AdjustmentReason
+    quantity: int  # units refunded (shipped units); 0 when none
+    quantity_cancelled: int  # units cancelled (never shipped); 0 when none
+    components: tuple[tuple[Component, Decimal], ...] = field(default_factory=tuple)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((a for _, a in self.components), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Refund:
+    amazon_order_id: str
+    currency: str
+    lines: tuple[RefundLine, ...]
+    note: str = ""
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.total for line in self.lines), Decimal(0))
+
+
+Decision = Skip | Reject | Wait | Cancel | Refund

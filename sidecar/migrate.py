@@ -1,0 +1,97 @@
+"""Apply sql/mysql/NNN_*.sql in order and record them; SQLite gets metadata.create_all()."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, insert, inspect, select, text
+
+from sidecar import tables
+from sidecar.clock import utcnow
+from sidecar.db import is_mysql
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "mysql"
+_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    found = sorted(p for p in sql_dir.iterdir() if _FILE.match(p.name))
+    return [Migration(p.name, p) for p in found]
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration on ';' at line ends, ignoring '--' comment lines (no procedures here)."""
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(current).strip().rstrip(";").strip()
+            if stmt:
+                statements.append(stmt)
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return statements
+
+
+def _applied(conn: Connection) -> dict[str, str]:
+    if not inspect(conn).has_table(tables.schema_migration.name):
+        return {}
+    rows = conn.execute(select(tables.schema_migration.c.version, tables.schema_migration.c.checksum))
+    return {r.version: r.checksum for r in rows}
+
+
+def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
+    """Apply what is missing; returns the versions applied now. Safe to run again."""
+    if not is_mysql(engine):
+        # embedded demo: the Magento subset is created too, as there is no Magento
+        tables.metadata.create_all(engine)
+        if with_magento_tables:
+            tables.magento_metadata.create_all(engine)
+            with engine.begin() as conn:
+                for stmt in split_statements((SQL_DIR / "005_order_statuses.sql").read_text()):
+                    conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
+        return []
+    done: list[str] = []
+    with engine.connect() as conn:
+        applied = _applied(conn)
+    for m in migrations():
+        if m.version in applied:
+            if applied[m.version] != m.checksum:
+                log.warning("%s changed since it was applied; not re-applying", m.version)
+            continue
+        # DDL commits implicitly in MySQL; every statement is idempotent (IF NOT EXISTS,
+        # INSERT IGNORE), so a crash half-way is repaired by running migrate again.
+        with engine.begin() as conn:
+            for stmt in split_statements(m.sql):
+                conn.exec_driver_sql(stmt)
+            conn.execute(
+                insert(tables.schema_migration).values(
+                    version=m.version, checksum=m.checksum, applied_at=utcnow()
+                )
+            )
+        log.info("applied %s", m.version)
+        done.append(m.version)
+    return done

@@ -1,0 +1,281 @@
+"""What the worker does with one claimed outbox row: the imperative shell around rules.decide.
+
+Credit memo: read (or refresh) Amazon's order, decide, and in ONE transaction fenced by the
+row's lease: the outbox status, the feed message, the ledger and the Magento comment/status.
+The Amazon call itself happens later, in feeds.py, never inside a DB transaction.
+
+Shipment: confirm it to Amazon (confirmShipment is idempotent by packageReferenceId, so a
+retry after a timeout edits rather than duplicates), then mark the order state stale so
+the next credit memo re-reads the shipped quantities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select, update
+
+from sidecar import codec
+from sidecar.amazon.client import SpApiClient, SpApiError
+from sidecar.amazon.feed_xml import FEED_TYPE_ACKNOWLEDGEMENT, FEED_TYPE_ADJUSTMENT
+from sidecar.amazon.orders import order_state_from_api
+from sidecar.amazon.ratelimit import RateLimiter
+from sidecar.clock import utcnow
+from sidecar.config import AmazonAccount, Config
+from sidecar.dao import amazon_orders, feeds, magento
+from sidecar.dao import outbox as outbox_dao
+from sidecar.domain import (
+    AmazonOrderState,
+    Cancel,
+    CreditMemo,
+    FulfillmentChannel,
+    Refund,
+    Reject,
+    Shipment,
+    Skip,
+    Wait,
+)
+from sidecar.outbox_runner import Dead, Defer, Handled, Outcome
+from sidecar.rules import AMAZON_ORDER_ID, decide
+from sidecar.snapshot import SnapshotError, parse_event
+from sidecar.tables import amazon_order, outbox
+
+log = logging.getLogger(__name__)
+
+# Magento carrier codes -> Amazon's carrierCode values
+CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL", "dhlint": "DHL"}
+STALE = datetime(2000, 1, 1)
+AMAZON_ITEM_CODE = re.compile(r"[0-9]{14}")
+
+
+@dataclass
+class Context:
+    engine: Engine
+    config: Config
+    client_for: Callable[[AmazonAccount], SpApiClient]
+    limiter: RateLimiter | None = None  # peeked before createFeed, so feeds batch while waiting
+    now: Callable[[], datetime] = utcnow
+    # a credit memo whose order has an unconfirmed earlier shipment waits this long
+    ordering_delay: timedelta = timedelta(seconds=30)
+
+
+class EventHandler:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def __call__(self, row: outbox_dao.OutboxRow) -> Outcome:
+        try:
+            event = parse_event(row.payload)
+        except SnapshotError as exc:
+            return Dead(f"invalid snapshot payload: {exc}")
+        if isinstance(event, CreditMemo):
+            return self.creditmemo(row, event)
+        return self.shipment(row, event)
+
+    # ------------------------------------------------------------ credit memos
+
+    def creditmemo(self, row: outbox_dao.OutboxRow, memo: CreditMemo) -> Outcome:
+        ctx = self.ctx
+        account = ctx.config.account_for_store(memo.order.store_id)
+        amazon_id = memo.order.ext_order_id or ""
+        if account and AMAZON_ORDER_ID.fullmatch(amazon_id):
+            earlier = self._unconfirmed_shipments_before(row)
+            if earlier:
+                return Defer(
+                    ctx.now() + ctx.ordering_delay,
+                    f"waiting for shipment(s) {', '.join(map(str, earlier))} of this order to be "
+                    "confirmed to Amazon first",
+                )
+            with ctx.engine.connect() as conn:
+                state = amazon_orders.load_state(conn, amazon_id)
+                ledger = amazon_orders.load_ledger(conn, amazon_id)
+            first = decide(memo, state, account.settings, ledger, ctx.now())
+            if isinstance(first, Wait) and first.refresh_order:
+                refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id)
+                if refreshed is None:
+                    return self._finish(
+                        row, memo.order.entity_id, "rejected",
+                        f"Amazon has no order {amazon_id} for account {account.account_id}; "
+                        f"credit memo {memo.increment_id} was not sent",
+                        magento.FAILED,
+                    )
+        return self._decide_and_record(row, memo, account)
+
+    def _decide_and_record(
+        self, row: outbox_dao.OutboxRow, memo: CreditMemo, account: AmazonAccount | None
+    ) -> Outcome:
+        """Decide again under the order's row lock, and write everything in one transaction."""
+        ctx = self.ctx
+        amazon_id = memo.order.ext_order_id or ""
+        order_id = memo.order.entity_id
+        settings = account.settings if account else None
+        with ctx.engine.begin() as conn:
+            state: AmazonOrderState | None = None
+            if account and AMAZON_ORDER_ID.fullmatch(amazon_id):
+                amazon_orders.lock_order(conn, amazon_id)
+                state = amazon_orders.load_state(conn, amazon_id)
+            ledger = amazon_orders.load_ledger(conn, amazon_id)
+            decision = decide(memo, state, settings, ledger, ctx.now())
+            if isinstance(decision, Wait):
+                return Defer(decision.until, decision.reason)
+            if isinstance(decision, Skip):
+                status, message, order_status = "skipped", decision.reason, None
+            elif isinstance(decision, Reject):
+                status, message = "rejected", f"not sent to Amazon: {decision.reason}"
+                order_status = magento.FAILED
+            else:
+                assert account is not None
+                status, order_status = "submitted", magento.PENDING
+                message = f"queued for Amazon: {codec.describe(decision)}"
+                if decision.note:
+                    message += f" ({decision.note})"
+                self._queue(conn, row, memo, account, decision)
+            if not outbox_dao.complete_in(conn, row, status, message):
+                conn.rollback()
+                return Handled("lease lost; another worker owns the row now")
+            if status != "skipped" or self._is_amazon(memo):
+                magento.record(
+                    conn, order_id, f"credit memo {memo.increment_id}: {message}", order_status
+                )
+        return Handled(message)
+
+    def _queue(self, conn: Connection, row: outbox_dao.OutboxRow, memo: CreditMemo,
+               account: AmazonAccount, decision: Cancel | Refund) -> None:
+        feed_type = FEED_TYPE_ACKNOWLEDGEMENT if isinstance(decision, Cancel) else FEED_TYPE_ADJUSTMENT
+        message_pk = feeds.add_message(
+            conn, outbox_id=row.id, account_id=account.account_id,
+            marketplace_id=account.marketplace_id, feed_type=feed_type,
+            amazon_order_id=decision.amazon_order_id, magento_order_id=memo.order.entity_id,
+            decision_json=codec.dump_decision(decision),
+        )
+        amazon_orders.add_ledger(
+            conn, decision, creditmemo_id=memo.entity_id, outbox_id=row.id, feed_message_id=message_pk
+        )
+
+    @staticmethod
+    def _is_amazon(memo: CreditMemo) -> bool:
+        return bool(memo.order.ext_order_id and AMAZON_ORDER_ID.fullmatch(memo.order.ext_order_id))
+
+    def _unconfirmed_shipments_before(self, row: outbox_dao.OutboxRow) -> list[int]:
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.entity_id).where(
+                    outbox.c.order_id == row.order_id,
+                    outbox.c.event_type == "shipment",
+                    outbox.c.id < row.id,
+                    outbox.c.status.in_(("pending", "processing")),
+                )
+            ).all()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ Amazon order
+
+    def refresh_order(self, account: AmazonAccount, amazon_id: str,
+                      magento_order_id: int | None) -> AmazonOrderState | None:
+        """getOrder and store it. None when Amazon does not know the order."""
+        fetched_at = self.ctx.now()  # before the call: the state is at least this fresh
+        try:
+            doc = self.ctx.client_for(account).get_order(amazon_id)
+        except SpApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        state = order_state_from_api(doc, account.account_id, fetched_at)
+        with self.ctx.engine.begin() as conn:
+            amazon_orders.save_state(
+                conn, state, magento_order_id=magento_order_id,
+                raw=json.dumps(doc, default=str, ensure_ascii=False),
+            )
+        return state
+
+    # --------------------------------------------------------------- shipments
+
+    def shipment(self, row: outbox_dao.OutboxRow, shipment: Shipment) -> Outcome:
+        ctx = self.ctx
+        account = ctx.config.account_for_store(shipment.order.store_id)
+        amazon_id = shipment.order.ext_order_id or ""
+        order_id = shipment.order.entity_id
+        if account is None or not AMAZON_ORDER_ID.fullmatch(amazon_id):
+            return self._finish(row, order_id, "skipped",
+                                f"shipment {shipment.increment_id}: not an Amazon order", None,
+                                comment=False)
+        with ctx.engine.connect() as conn:
+            state = amazon_orders.load_state(conn, amazon_id)
+        if state is None or not self._maps(shipment, state):
+            state = self.refresh_order(account, amazon_id, order_id)
+        if state is None:
+            return self._finish(row, order_id, "rejected",
+                                f"shipment {shipment.increment_id}: Amazon has no order {amazon_id}",
+                                None)
+        if state.fulfillment_channel == FulfillmentChannel.AFN:
+            return self._finish(row, order_id, "skipped",
+                                f"shipment {shipment.increment_id}: {amazon_id} is fulfilled by "
+                                "Amazon (FBA); Amazon confirms its own shipments", None)
+        items = []
+        for item in shipment.items:
+            code = self._amazon_item(item.ext_order_item_id, item.sku, state)
+            if code is None:
+                return self._finish(row, order_id, "rejected",
+                                    f"shipment {shipment.increment_id}: SKU {item.sku!r} is not on "
+                                    f"Amazon order {amazon_id}", None)
+            items.append({"orderItemId": code, "quantity": int(item.qty)})
+        track = shipment.tracks[0] if shipment.tracks else None
+        carrier = CARRIERS.get(track.carrier_code.lower(), "Other") if track else "Other"
+        package: dict[str, object] = {
+            "packageReferenceId": str(shipment.entity_id),
+            "carrierCode": carrier,
+            "shipDate": shipment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "orderItems": items,
+        }
+        if track:
+            package["trackingNumber"] = track.track_number
+            package["carrierName"] = track.title or track.carrier_code
+            package["shippingMethod"] = track.title or track.carrier_code
+        try:
+            ctx.client_for(account).confirm_shipment(
+                amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
+            )
+        except SpApiError as exc:
+            if 400 <= exc.status < 500 and exc.status != 429:
+                return self._finish(row, order_id, "rejected",
+                                    f"shipment {shipment.increment_id}: Amazon refused the shipment "
+                                    f"confirmation: {exc}", None)
+            raise
+        units = sum(i["quantity"] for i in items)  # type: ignore[misc]
+        message = (f"shipment {shipment.increment_id} confirmed to Amazon: {units} unit(s)"
+                   + (f", {carrier} {track.track_number}" if track else ""))
+        with ctx.engine.begin() as conn:
+            # the next credit memo must re-read the shipped quantities from Amazon
+            conn.execute(update(amazon_order).where(amazon_order.c.amazon_order_id == amazon_id)
+                         .values(fetched_at=STALE))
+        return self._finish(row, order_id, "done", message, None)
+
+    def _maps(self, shipment: Shipment, state: AmazonOrderState) -> bool:
+        return all(self._amazon_item(i.ext_order_item_id, i.sku, state) for i in shipment.items)
+
+    @staticmethod
+    def _amazon_item(ext_id: str | None, sku: str, state: AmazonOrderState) -> str | None:
+        if ext_id and AMAZON_ITEM_CODE.fullmatch(ext_id):
+            if any(i.order_item_id == ext_id for i in state.items):
+                return ext_id
+        for item in state.items:
+            if item.seller_sku == sku:
+                return item.order_item_id
+        return None
+
+    # ------------------------------------------------------------------ common
+
+    def _finish(self, row: outbox_dao.OutboxRow, order_id: int, status: str, message: str,
+                order_status: str | None, *, comment: bool = True) -> Outcome:
+        with self.ctx.engine.begin() as conn:
+            if not outbox_dao.complete_in(conn, row, status, message):
+                conn.rollback()
+                return Handled("lease lost; another worker owns the row now")
+            if comment:
+                magento.record(conn, order_id, message, order_status)
+        return Handled(message)

@@ -1,0 +1,304 @@
+"""Parse the outbox snapshot JSON (docs/snapshot.md, schema_version 1) into domain types.
+
+Strict on purpose: every amount must be a decimal *string* (never a JSON number), every id an
+integer, and any problem raises :class:`SnapshotError` naming the field and what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sidecar.domain import (
+    CreditMemo,
+    CreditMemoItem,
+    MagentoOrderRef,
+    Shipment,
+    ShipmentItem,
+    ShipmentTrack,
+)
+from sidecar.money import minor_units, to_decimal
+
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+T = TypeVar("T")
+
+
+class SnapshotError(ValueError):
+    """The snapshot payload is not a valid schema_version 1 document."""
+
+
+def _parse_json(payload: str | bytes) -> dict[str, Any]:
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SnapshotError(f"payload is not UTF-8: {exc}") from exc
+    if not isinstance(payload, str):
+        raise SnapshotError(f"payload must be a JSON string, got {type(payload).__name__}")
+
+    def no_constants(name: str) -> Any:
+        raise SnapshotError(f"payload contains the non-JSON constant {name}")
+
+    try:
+        doc = json.loads(payload, parse_constant=no_constants)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"payload is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"payload must be a JSON object, got {_json_type(doc)}")
+    version = doc.get("schema_version")
+    if "schema_version" not in doc:
+        raise SnapshotError("schema_version: missing")
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise SnapshotError(
+            f"schema_version: unsupported value {version!r} "
+            f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
+        )
+    return doc
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _require(obj: dict[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise SnapshotError(f"{path}.{key}: missing")
+    return obj[key]
+
+
+def _object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = _require(obj, key, path)
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{path}.{key}: expected an object, got {_json_type(value)}")
+    return value
+
+
+def _list(obj: dict[str, Any], key: str, path: str) -> list[Any]:
+    value = _require(obj, key, path)
+    if not isinstance(value, list):
+        raise SnapshotError(f"{path}.{key}: expected an array, got {_json_type(value)}")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str, path: str) -> int:
+    value = _require(obj, key, path)
+    if type(value) is not int:
+        raise SnapshotError(f"{path}.{key}: expected an integer, got {_json_type(value)} {value!r}")
+    if value < 0:
+        raise SnapshotError(f"{path}.{key}: must not be negative, got {value}")
+    return value
+
+
+def _opt_int(obj: dict[str, Any], key: str, path: str) -> int | None:
+    if obj.get(key) is None:
+        return None
+    return _int(obj, key, path)
+
+
+def _str(obj: dict[str, Any], key: str, path: str) -> str:
+    value = _require(obj, key, path)
+    if not isinstance(value, str):
+        raise SnapshotError(f"{path}.{key}: expected a string, got {_json_type(value)} {value!r}")
+    return value
+
+
+def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
+    if obj.get(key) is None:
+        return None
+    return _str(obj, key, path)
+
+
+def _bool(obj: dict[str, Any], key: str, path: str) -> bool:
+    value = _require(obj, key, path)
+    if not isinstance(value, bool):
+        raise SnapshotError(
+            f"{path}.{key}: expected true or false, got {_json_type(value)} {value!r}"
+        )
+    return value
+
+
+def _decimal(obj: dict[str, Any], key: str, path: str, *, signed: bool = False) -> Decimal:
+    value = _require(obj, key, path)
+    if not isinstance(value, str):
+        raise SnapshotError(
+            f"{path}.{key}: amounts must be decimal strings such as \"16.8000\", "
+            f"got {_json_type(value)} {value!r}"
+        )
+    try:
+        number = to_decimal(value)
+    except ValueError as exc:
+        raise SnapshotError(f"{path}.{key}: {exc}") from exc
+    if number < 0 and not signed:
+        raise SnapshotError(f"{path}.{key}: must not be negative, got {value!r}")
+    return number
+
+
+def _opt_decimal(obj: dict[str, Any], key: str, path: str, default: Decimal) -> Decimal:
+    if obj.get(key) is None:
+        return default
+    return _decimal(obj, key, path)
+
+
+def _timestamp(obj: dict[str, Any], key: str, path: str) -> datetime:
+    value = _str(obj, key, path)
+    try:
+        return datetime.strptime(value, TIMESTAMP_FORMAT)
+    except ValueError as exc:
+        raise SnapshotError(
+            f"{path}.{key}: expected \"YYYY-MM-DD HH:MM:SS\" (UTC), got {value!r}"
+        ) from exc
+
+
+def _currency(obj: dict[str, Any], key: str, path: str) -> str:
+    value = _str(obj, key, path)
+    try:
+        minor_units(value)
+    except ValueError as exc:
+        raise SnapshotError(f"{path}.{key}: {exc}") from exc
+    return value
+
+
+def _items(doc: dict[str, Any], parse: Callable[[dict[str, Any], str], T]) -> tuple[T, ...]:
+    out: list[T] = []
+    for index, raw in enumerate(_list(doc, "items", "$")):
+        path = f"$.items[{index}]"
+        if not isinstance(raw, dict):
+            raise SnapshotError(f"{path}: expected an object, got {_json_type(raw)}")
+        out.append(parse(raw, path))
+    return tuple(out)
+
+
+def _order(doc: dict[str, Any]) -> MagentoOrderRef:
+    o = _object(doc, "order", "$")
+    path = "$.order"
+    return MagentoOrderRef(
+        entity_id=_int(o, "entity_id", path),
+        increment_id=_str(o, "increment_id", path),
+        ext_order_id=_opt_str(o, "ext_order_id", path),
+        store_id=_int(o, "store_id", path),
+        order_currency_code=_currency(o, "order_currency_code", path),
+    )
+
+
+def _event_type(doc: dict[str, Any], expected: str) -> None:
+    event_type = _str(doc, "event_type", "$")
+    if event_type != expected:
+        raise SnapshotError(f"$.event_type: expected {expected!r}, got {event_type!r}")
+
+
+def _creditmemo_item(raw: dict[str, Any], path: str) -> CreditMemoItem:
+    return CreditMemoItem(
+        order_item_id=_int(raw, "order_item_id", path),
+        sku=_str(raw, "sku", path),
+        qty=_decimal(raw, "qty", path),
+        price=_decimal(raw, "price", path),
+        price_incl_tax=_decimal(raw, "price_incl_tax", path),
+        row_total=_decimal(raw, "row_total", path),
+        row_total_incl_tax=_decimal(raw, "row_total_incl_tax", path),
+        tax_amount=_decimal(raw, "tax_amount", path),
+        discount_amount=_decimal(raw, "discount_amount", path, signed=True),
+        back_to_stock=_bool(raw, "back_to_stock", path),
+        ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
+        parent_item_id=_opt_int(raw, "parent_item_id", path),
+        name=_opt_str(raw, "name", path) or "",
+        qty_ordered=_opt_decimal(raw, "qty_ordered", path, Decimal(0)),
+        qty_shipped=_opt_decimal(raw, "qty_shipped", path, Decimal(0)),
+    )
+
+
+def parse_creditmemo(payload: str | bytes) -> CreditMemo:
+    """Parse a ``creditmemo`` outbox payload."""
+    doc = _parse_json(payload)
+    _event_type(doc, "creditmemo")
+    order = _order(doc)
+    cm = _object(doc, "creditmemo", "$")
+    path = "$.creditmemo"
+    memo = CreditMemo(
+        entity_id=_int(cm, "entity_id", path),
+        increment_id=_str(cm, "increment_id", path),
+        created_at=_timestamp(cm, "created_at", path),
+        order_currency_code=_currency(cm, "order_currency_code", path),
+        subtotal=_decimal(cm, "subtotal", path),
+        tax_amount=_decimal(cm, "tax_amount", path),
+        # Magento stores the credit memo's discount as a negative number; keep its sign
+        discount_amount=_decimal(cm, "discount_amount", path, signed=True),
+        shipping_amount=_decimal(cm, "shipping_amount", path),
+        shipping_tax_amount=_decimal(cm, "shipping_tax_amount", path),
+        adjustment_positive=_decimal(cm, "adjustment_positive", path),
+        adjustment_negative=_decimal(cm, "adjustment_negative", path),
+        grand_total=_decimal(cm, "grand_total", path),
+        items=_items(doc, _creditmemo_item),
+        order=order,
+    )
+    for key in ("subtotal_incl_tax", "shipping_incl_tax"):
+        if cm.get(key) is not None:
+            _decimal(cm, key, path)
+    return memo
+
+
+def _shipment_item(raw: dict[str, Any], path: str) -> ShipmentItem:
+    return ShipmentItem(
+        order_item_id=_int(raw, "order_item_id", path),
+        sku=_str(raw, "sku", path),
+        qty=_decimal(raw, "qty", path),
+        ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
+        parent_item_id=_opt_int(raw, "parent_item_id", path),
+    )
+
+
+def _track(raw: object, path: str) -> ShipmentTrack:
+    if not isinstance(raw, dict):
+        raise SnapshotError(f"{path}: expected an object, got {_json_type(raw)}")
+    return ShipmentTrack(
+        carrier_code=_str(raw, "carrier_code", path),
+        title=_opt_str(raw, "title", path) or "",
+        track_number=_str(raw, "track_number", path),
+    )
+
+
+def parse_shipment(payload: str | bytes) -> Shipment:
+    """Parse a ``shipment`` outbox payload."""
+    doc = _parse_json(payload)
+    _event_type(doc, "shipment")
+    order = _order(doc)
+    sh = _object(doc, "shipment", "$")
+    path = "$.shipment"
+    tracks = tuple(
+        _track(raw, f"$.tracks[{i}]") for i, raw in enumerate(_list(doc, "tracks", "$"))
+    )
+    return Shipment(
+        entity_id=_int(sh, "entity_id", path),
+        increment_id=_str(sh, "increment_id", path),
+        created_at=_timestamp(sh, "created_at", path),
+        items=_items(doc, _shipment_item),
+        tracks=tracks,
+        order=order,
+    )
+
+
+def parse_event(payload: str | bytes) -> CreditMemo | Shipment:
+    """Parse any outbox payload, dispatching on ``event_type``."""
+    doc = _parse_json(payload)
+    event_type = _str(doc, "event_type", "$")
+    if event_type == "creditmemo":
+        return parse_creditmemo(payload)
+    if event_type == "shipment":
+        return parse_shipment(payload)
+    raise SnapshotError(
+        f"$.event_type: unknown value {event_type!r} (expected 'creditmemo' or 'shipment')"
+    )

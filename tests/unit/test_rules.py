@@ -1,0 +1,610 @@
+"""One named test per refund rule (docs/rules.md lists which test proves which rule)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from sidecar.domain import (
+    AdjustmentReason,
+    AmazonOrderState,
+    AmazonOrderStatus,
+    Cancel,
+    CancelItem,
+    CancelReason,
+    Component,
+    FulfillmentChannel,
+    Refund,
+    RefundLedger,
+    Reject,
+    Skip,
+    TaxConvention,
+    Wait,
+)
+from sidecar.rules import decide
+from tests.unit.rule_builders import (
+    AMZ_ID,
+    CODE_A,
+    CODE_B,
+    MEMO_CREATED,
+    NOW,
+    amz_item,
+    amz_order,
+    components,
+    ledger,
+    ledger_entry,
+    line_components,
+    memo,
+    memo_item,
+    settings,
+)
+
+D = Decimal
+P, T, S, ST, RF = (
+    Component.PRINCIPAL,
+    Component.TAX,
+    Component.SHIPPING,
+    Component.SHIPPING_TAX,
+    Component.RESTOCKING_FEE,
+)
+SHIPPED = AmazonOrderStatus.SHIPPED
+UNSHIPPED = AmazonOrderStatus.UNSHIPPED
+PARTIAL = AmazonOrderStatus.PARTIALLY_SHIPPED
+EMPTY = RefundLedger()
+
+
+def as_refund(decision: object) -> Refund:
+    assert isinstance(decision, Refund), decision
+    return decision
+
+
+def as_reject(decision: object) -> str:
+    assert isinstance(decision, Reject), decision
+    return decision.reason
+
+
+def shipped_order() -> AmazonOrderState:
+    return amz_order(amz_item(qty=2, shipped=2), status=SHIPPED)
+
+
+# ------------------------------------------------------------------ rule 1
+
+
+def test_rule1_no_amazon_account_skipped() -> None:
+    decision = decide(memo(memo_item()), amz_order(), None, EMPTY, NOW)
+    assert isinstance(decision, Skip)
+    assert "not an Amazon order" in decision.reason
+
+
+@pytest.mark.parametrize("ext", [None, "000000012", "302-123456-1234567", "302-1234567-12345678"])
+def test_rule1_non_amazon_order_id_skipped(ext: str | None) -> None:
+    decision = decide(memo(memo_item(), ext_order_id=ext), amz_order(), settings(), EMPTY, NOW)
+    assert isinstance(decision, Skip)
+    assert "not an Amazon order" in decision.reason
+
+
+def test_rule1_refund_setting_off_skipped() -> None:
+    decision = decide(
+        memo(memo_item()), amz_order(), settings(refund_on_creditmemo=False), EMPTY, NOW
+    )
+    assert isinstance(decision, Skip)
+    assert "Cancellation & Refund if Credit Memo is created" in decision.reason
+
+
+def test_rule12_already_submitted_memo_skipped() -> None:
+    done = RefundLedger(creditmemo_ids=frozenset({5}))
+    decision = decide(memo(memo_item()), amz_order(), settings(), done, NOW)
+    assert isinstance(decision, Skip)
+    assert "already submitted" in decision.reason
+
+
+# ------------------------------------------------------------ fresh state
+
+
+def test_fresh_state_unknown_order_waits_for_refresh() -> None:
+    decision = decide(memo(memo_item()), None, settings(), EMPTY, NOW)
+    assert isinstance(decision, Wait)
+    assert decision.refresh_order
+
+
+def test_fresh_state_order_read_before_memo_waits_for_refresh() -> None:
+    stale = amz_order(fetched_at=MEMO_CREATED.replace(minute=0, second=0, hour=9))
+    decision = decide(memo(memo_item()), stale, settings(), EMPTY, NOW)
+    assert isinstance(decision, Wait)
+    assert decision.refresh_order
+    assert "before credit memo" in decision.reason
+
+
+def test_fresh_state_other_amazon_order_rejected() -> None:
+    other = amz_order(amazon_order_id="999-1234567-1234567")
+    assert "not the credit memo's order" in as_reject(
+        decide(memo(memo_item()), other, settings(), EMPTY, NOW)
+    )
+
+
+# ------------------------------------------------------------ rules 2 and 3
+
+
+def test_rule3_pending_rejected() -> None:
+    order = amz_order(status=AmazonOrderStatus.PENDING)
+    reason = as_reject(decide(memo(memo_item()), order, settings(), EMPTY, NOW))
+    assert "status Pending" in reason
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        AmazonOrderStatus.CANCELED,
+        AmazonOrderStatus.UNFULFILLABLE,
+        AmazonOrderStatus.INVOICE_UNCONFIRMED,
+        AmazonOrderStatus.PENDING_AVAILABILITY,
+    ],
+)
+def test_rule3_non_refundable_status_rejected(status: AmazonOrderStatus) -> None:
+    order = amz_order(status=status)
+    reason = as_reject(decide(memo(memo_item()), order, settings(), EMPTY, NOW))
+    assert f"status {status.value}" in reason
+
+
+def test_rule3_unknown_status_rejected() -> None:
+    order = amz_order(status=None, raw_status="Teleported")
+    reason = as_reject(decide(memo(memo_item()), order, settings(), EMPTY, NOW))
+    assert "unknown" in reason
+    assert "Teleported" in reason
+
+
+# ------------------------------------------------------------------ rule 11
+
+
+def test_rule11_fba_order_rejected() -> None:
+    order = amz_order(channel=FulfillmentChannel.AFN)
+    assert "FBA" in as_reject(decide(memo(memo_item()), order, settings(), EMPTY, NOW))
+
+
+def test_rule11_currency_mismatch_rejected() -> None:
+    order = amz_order(currency="GBP")
+    reason = as_reject(decide(memo(memo_item()), order, settings(), EMPTY, NOW))
+    assert "EUR" in reason
+    assert "GBP" in reason
+
+
+def test_rule11_empty_memo_rejected() -> None:
+    empty = memo(memo_item(qty=0))
+    assert "empty" in as_reject(decide(empty, amz_order(), settings(), EMPTY, NOW))
+
+
+def test_rule11_units_above_remaining_rejected() -> None:
+    already = ledger(ledger_entry(CODE_A, P, "16.80", 1), ledger_entry(CODE_A, T, "3.19"))
+    reason = as_reject(decide(memo(memo_item(qty=2)), shipped_order(), settings(), already, NOW))
+    assert "2 unit(s)" in reason
+    assert "only 1 of 2" in reason
+
+
+def test_rule11_amount_above_remaining_rejected_with_numbers() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3), item_price=D("10.00"), item_tax=D(0)))
+    too_much = memo(memo_item(qty=1, row_total="3.40", tax="0"))
+    reason = as_reject(decide(too_much, order, settings(), EMPTY, NOW))
+    assert "Principal of SKU ABC-1" in reason
+    assert "3.40 EUR" in reason
+    assert "3.33 EUR" in reason
+    assert "exceeds by 0.07 EUR" in reason
+
+
+def test_rule11_rounding_difference_capped() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3), item_price=D("10.00"), item_tax=D(0)))
+    one_cent_over = memo(memo_item(qty=1, row_total="3.34", tax="0"))
+    refund = as_refund(decide(one_cent_over, order, settings(), EMPTY, NOW))
+    assert components(refund)[P] == D("3.33")
+    assert "capped" in refund.note
+
+
+def test_rule11_last_unit_gets_the_remainder() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3), item_price=D("10.00"), item_tax=D(0)))
+    done = ledger(ledger_entry(CODE_A, P, "6.66", 2))
+    refund = as_refund(
+        decide(memo(memo_item(qty=1, row_total="3.34", tax="0")), order, settings(), done, NOW)
+    )
+    assert components(refund)[P] == D("3.34")
+    assert refund.note == ""
+
+
+def test_rule11_ledger_reduces_what_remains() -> None:
+    done = ledger(ledger_entry(CODE_A, P, "16.80", 1), ledger_entry(CODE_A, T, "3.19"))
+    refund = as_refund(decide(memo(memo_item(qty=1)), shipped_order(), settings(), done, NOW))
+    assert components(refund) == {P: D("16.80"), T: D("3.19")}
+
+
+# ------------------------------------------------------------- item mapping
+
+
+def test_mapping_by_amazon_order_item_code() -> None:
+    item = memo_item(sku="RENAMED-IN-MAGENTO", ext=CODE_A)
+    refund = as_refund(decide(memo(item), shipped_order(), settings(), EMPTY, NOW))
+    assert [line.order_item_id for line in refund.lines] == [CODE_A]
+
+
+def test_mapping_by_sku_when_code_missing_or_unknown() -> None:
+    for ext in (None, "99999999999999", "not-a-code"):
+        credit = memo(memo_item(ext=ext))
+        refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+        assert [line.order_item_id for line in refund.lines] == [CODE_A]
+
+
+def test_mapping_unknown_sku_rejected() -> None:
+    item = memo_item(sku="NOPE-1", ext=None)
+    reason = as_reject(decide(memo(item), shipped_order(), settings(), EMPTY, NOW))
+    assert "SKU NOPE-1" in reason
+
+
+def test_mapping_ambiguous_sku_rejected() -> None:
+    order = amz_order(
+        amz_item(CODE_A, qty=1, shipped=1), amz_item(CODE_B, qty=1, shipped=1), status=SHIPPED
+    )
+    reason = as_reject(decide(memo(memo_item(ext=None)), order, settings(), EMPTY, NOW))
+    assert "matches 2 items" in reason
+
+
+def test_mapping_configurable_parent_and_child_counted_once() -> None:
+    order = amz_order(amz_item(sku="SHIRT-M", qty=1, shipped=1, unit_tax="0", shipping="0",
+                               shipping_tax="0", unit_price="20.00"))
+    parent = memo_item(40, "SHIRT-M", 1, "20.00", "0", ext=None)
+    child = memo_item(41, "SHIRT-M", 1, "0", "0", ext=None, parent=40)
+    refund = as_refund(decide(memo(parent, child), order, settings(), EMPTY, NOW))
+    assert len(refund.lines) == 1
+    line = refund.lines[0]
+    assert (line.quantity, line.merchant_adjustment_item_id) == (1, "CM000000005-41")
+    assert dict(line.components) == {P: D("20.00")}
+
+
+def test_mapping_zero_qty_lines_skipped() -> None:
+    order = amz_order(amz_item(CODE_A, qty=2, shipped=2), amz_item(CODE_B, "XYZ", 1, 1))
+    refund = as_refund(
+        decide(memo(memo_item(), memo_item(34, "XYZ", 0, ext=CODE_B)), order, settings(), EMPTY,
+               NOW)
+    )
+    assert [line.order_item_id for line in refund.lines] == [CODE_A]
+
+
+def test_mapping_fractional_quantity_rejected() -> None:
+    reason = as_reject(decide(memo(memo_item(qty="1.5")), shipped_order(), settings(), EMPTY, NOW))
+    assert "not a whole number" in reason
+
+
+# ---------------------------------------------------------- rules 4, 5, 6
+
+
+def test_rule4_unshipped_buyer_request_full_memo_cancels_with_buyercanceled() -> None:
+    order = amz_order(amz_item(qty=2, buyer_cancel=True), status=UNSHIPPED)
+    decision = decide(memo(memo_item(qty=2), shipping="4.12"), order, settings(), EMPTY, NOW)
+    assert isinstance(decision, Cancel)
+    assert decision.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 2),)
+    assert decision.amazon_order_id == AMZ_ID
+    assert decision.merchant_order_id == "000000012"
+
+
+def test_rule5_unshipped_whole_order_cancels_with_noinventory() -> None:
+    order = amz_order(amz_item(CODE_A, qty=2), amz_item(CODE_B, "XYZ", 1), status=UNSHIPPED)
+    full = memo(memo_item(qty=2), memo_item(34, "XYZ", 1, ext=CODE_B))
+    decision = decide(full, order, settings(), EMPTY, NOW)
+    assert isinstance(decision, Cancel)
+    assert decision.items == (
+        CancelItem(CODE_A, CancelReason.NO_INVENTORY, 2),
+        CancelItem(CODE_B, CancelReason.NO_INVENTORY, 1),
+    )
+
+
+def test_rule6_unshipped_partial_memo_cancels_units_not_the_order() -> None:
+    order = amz_order(amz_item(CODE_A, qty=2), amz_item(CODE_B, "XYZ", 1), status=UNSHIPPED)
+    refund = as_refund(decide(memo(memo_item(qty=2)), order, settings(), EMPTY, NOW))
+    assert len(refund.lines) == 1
+    line = refund.lines[0]
+    assert line.merchant_adjustment_item_id == "CM000000005-33-c"
+    assert (line.reason, line.quantity, line.quantity_cancelled) == (
+        AdjustmentReason.NO_INVENTORY, 0, 2,
+    )
+    assert dict(line.components) == {P: D("33.60"), T: D("6.38")}
+
+
+def test_rule6_unshipped_partial_memo_with_buyer_request_refunds_units() -> None:
+    order = amz_order(amz_item(qty=2, buyer_cancel=True), status=UNSHIPPED)
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.reason, line.quantity_cancelled) == (AdjustmentReason.NO_INVENTORY, 1)
+    assert "buyer asked Amazon to cancel" in refund.note
+
+
+def test_rule6_unshipped_with_earlier_refunds_never_cancels_the_order() -> None:
+    order = amz_order(amz_item(qty=2), status=UNSHIPPED)
+    earlier = ledger(ledger_entry(CODE_A, P, "16.80", 1, cancelled=True),
+                     ledger_entry(CODE_A, T, "3.19"))
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), earlier, NOW))
+    (line,) = refund.lines
+    assert line.quantity_cancelled == 1
+    assert dict(line.components) == {P: D("16.80"), T: D("3.19")}
+
+
+def test_rule4_order_already_cancelled_by_us_rejected() -> None:
+    order = amz_order(amz_item(qty=2), status=UNSHIPPED)
+    cancelled = RefundLedger(creditmemo_ids=frozenset({4}), order_canceled_by_us=True)
+    reason = as_reject(decide(memo(memo_item(qty=1)), order, settings(), cancelled, NOW))
+    assert "already cancelled" in reason
+
+
+def test_rule6_partially_shipped_unshipped_units_first_then_returns() -> None:
+    order = amz_order(
+        amz_item(qty=3, shipped=1, unit_price="10.00", unit_tax="1.90", shipping="3.00",
+                 shipping_tax="0.57"),
+        status=PARTIAL,
+    )
+    credit = memo(memo_item(qty=3, unit_price="10.00", unit_tax="1.90"), shipping="3.00",
+                  shipping_tax="0.57")
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    cancelled, returned = refund.lines
+    assert cancelled.merchant_adjustment_item_id == "CM000000005-33-c"
+    assert (cancelled.reason, cancelled.quantity, cancelled.quantity_cancelled) == (
+        AdjustmentReason.NO_INVENTORY, 0, 2,
+    )
+    assert returned.merchant_adjustment_item_id == "CM000000005-33"
+    assert (returned.reason, returned.quantity, returned.quantity_cancelled) == (
+        AdjustmentReason.CUSTOMER_RETURN, 1, 0,
+    )
+    assert dict(cancelled.components) == {P: D("20.00"), T: D("3.80"), S: D("2.00"),
+                                          ST: D("0.38")}
+    assert dict(returned.components) == {P: D("10.00"), T: D("1.90"), S: D("1.00"),
+                                         ST: D("0.19")}
+    assert refund.total == credit.grand_total
+
+
+# ------------------------------------------------------------------ rule 7
+
+
+def test_rule7_shipped_partial_refund_customer_return() -> None:
+    credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert line.order_item_id == CODE_A
+    assert line.merchant_adjustment_item_id == "CM000000005-33"
+    assert (line.reason, line.quantity, line.quantity_cancelled) == (
+        AdjustmentReason.CUSTOMER_RETURN, 1, 0,
+    )
+    assert line.components == ((P, D("16.80")), (T, D("3.19")), (S, D("4.12")), (ST, D("0.78")))
+    assert refund.total == credit.grand_total == D("24.89")
+    assert (refund.amazon_order_id, refund.currency) == (AMZ_ID, "EUR")
+
+
+def test_rule7_partially_shipped_refund_of_shipped_units_only() -> None:
+    order = amz_order(amz_item(qty=2, shipped=2), amz_item(CODE_B, "XYZ", 1, 0), status=PARTIAL)
+    refund = as_refund(decide(memo(memo_item(qty=2)), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.reason, line.quantity) == (AdjustmentReason.CUSTOMER_RETURN, 2)
+
+
+# ------------------------------------------------------------------ rule 8
+
+
+def two_item_order() -> AmazonOrderState:
+    return amz_order(
+        amz_item(CODE_A, "A", 2, 2, "10.00", "0", "5.00", "0"),
+        amz_item(CODE_B, "B", 1, 1, "30.00", "0", "5.00", "0"),
+    )
+
+
+def test_rule8_shipping_spread_pro_rata_by_principal() -> None:
+    credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A),
+                  memo_item(34, "B", 1, "30.00", "0", ext=CODE_B), shipping="4.00")
+    refund = as_refund(decide(credit, two_item_order(), settings(), EMPTY, NOW))
+    assert components(refund, CODE_A)[S] == D("1.00")
+    assert components(refund, CODE_B)[S] == D("3.00")
+
+
+def test_rule8_shipping_overflows_to_items_with_shipping_left() -> None:
+    credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A), shipping="7.00")
+    refund = as_refund(decide(credit, two_item_order(), settings(), EMPTY, NOW))
+    assert components(refund, CODE_A)[S] == D("5.00")
+    extra = [line for line in refund.lines if line.order_item_id == CODE_B]
+    assert len(extra) == 1
+    assert extra[0].reason == AdjustmentReason.GENERAL_ADJUSTMENT
+    assert (extra[0].quantity, extra[0].quantity_cancelled) == (0, 0)
+    assert dict(extra[0].components) == {P: D("0.00"), S: D("2.00")}
+
+
+def test_rule8_shipping_above_what_amazon_charged_rejected() -> None:
+    credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A), shipping="11.00")
+    reason = as_reject(decide(credit, two_item_order(), settings(), EMPTY, NOW))
+    assert "Shipping of 11.00 EUR exceeds" in reason
+    assert "by 1.00 EUR" in reason
+
+
+def test_rule8_shipping_discount_reduces_shipping() -> None:
+    credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78", header_discount="1.00")
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    assert components(refund)[S] == D("3.12")
+    assert refund.total == credit.grand_total
+
+
+# ------------------------------------------------------------------ rule 9
+
+
+def test_rule9_adjustment_fee_refunds_the_whole_order() -> None:
+    credit = memo(memo_item(qty=1), adjustment_negative="5.00")
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.quantity, line.reason) == (2, AdjustmentReason.CUSTOMER_RETURN)
+    assert dict(line.components) == {P: D("33.60"), T: D("6.38"), S: D("4.12"), ST: D("0.78")}
+    assert "Adjustment Fee of 5.00 EUR" in refund.note
+    assert "whole order is refunded" in refund.note
+
+
+def test_rule9_adjustment_fee_on_unshipped_order_cancels_it() -> None:
+    order = amz_order(amz_item(qty=2), status=UNSHIPPED)
+    decision = decide(memo(memo_item(qty=1), adjustment_negative="5.00"), order, settings(),
+                      EMPTY, NOW)
+    assert isinstance(decision, Cancel)
+    assert decision.items == (CancelItem(CODE_A, CancelReason.NO_INVENTORY, 2),)
+    assert "Adjustment Fee" in decision.note
+
+
+def test_rule9_adjustment_fee_as_restocking_fee_when_enabled() -> None:
+    credit = memo(memo_item(qty=1), adjustment_negative="5.00")
+    refund = as_refund(decide(credit, shipped_order(), settings(restocking=True), EMPTY, NOW))
+    (line,) = refund.lines
+    assert line.quantity == 1
+    assert line.components == ((P, D("16.80")), (T, D("3.19")), (RF, D("-5.00")))
+    assert refund.total == credit.grand_total == D("14.99")
+
+
+def test_rule9_restocking_fee_larger_than_refund_rejected() -> None:
+    credit = memo(memo_item(qty=1), adjustment_negative="30.00")
+    reason = as_reject(decide(credit, shipped_order(), settings(restocking=True), EMPTY, NOW))
+    assert "RestockingFee" in reason
+    assert "30.00 EUR" in reason
+
+
+def test_rule9_adjustment_refund_sent_as_extra_principal() -> None:
+    order = amz_order(amz_item(CODE_A, "A", 2, 2, "16.80", "0", "0", "0"),
+                      amz_item(CODE_B, "B", 2, 2, "10.00", "0", "0", "0"))
+    credit = memo(memo_item(33, "A", 1, "16.80", "0", ext=CODE_A),
+                  memo_item(34, "B", 1, "10.00", "0", ext=CODE_B), adjustment_positive="5.36")
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund, CODE_A) == {P: D("20.16")}
+    assert components(refund, CODE_B) == {P: D("12.00")}
+    assert refund.total == credit.grand_total
+    assert "Adjustment Refund 5.36 EUR" in refund.note
+
+
+def test_rule9_adjustment_refund_beyond_remaining_principal_rejected() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1))
+    credit = memo(memo_item(qty=1), adjustment_positive="1.00")
+    reason = as_reject(decide(credit, order, settings(), EMPTY, NOW))
+    assert "Adjustment Refund of 1.00 EUR exceeds" in reason
+
+
+# ------------------------------------------------------- promotions and tax
+
+
+def test_promotion_magento_discount_reduces_principal() -> None:
+    order = amz_order(amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0",
+                               promotion="4.00"))
+    credit = memo(memo_item(qty=1, unit_price="20.00", unit_tax="0", discount="2.00"))
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("18.00")}
+    assert refund.total == credit.grand_total
+
+
+def test_promotion_ignored_in_magento_rejected() -> None:
+    order = amz_order(amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0",
+                               promotion="4.00"))
+    credit = memo(memo_item(qty=1, unit_price="20.00", unit_tax="0"))
+    assert "exceeds by 2.00 EUR" in as_reject(decide(credit, order, settings(), EMPTY, NOW))
+
+
+def test_tax_gross_eur_principal_includes_vat() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="19.99", unit_tax="3.19",
+                               shipping="4.90", shipping_tax="0.78"))
+    credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
+    gross = settings(convention=TaxConvention.GROSS)
+    refund = as_refund(decide(credit, order, gross, EMPTY, NOW))
+    (line,) = refund.lines
+    assert line.components == ((P, D("19.99")), (S, D("4.90")))
+    assert refund.total == credit.grand_total == D("24.89")
+
+
+def test_tax_gross_jpy_zero_decimals() -> None:
+    order = amz_order(
+        amz_item(qty=2, shipped=2, unit_price="1100", unit_tax="100", shipping="550",
+                 shipping_tax="50"),
+        currency="JPY",
+    )
+    credit = memo(memo_item(qty=1, row_total="999.5000", tax="100.0000"), shipping="500.0000",
+                  shipping_tax="50.0000", currency="JPY")
+    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY,
+                              NOW))
+    (line,) = refund.lines
+    assert line.components == ((P, D("1100")), (S, D("550")))
+    assert [str(a) for _, a in line.components] == ["1100", "550"]
+
+
+def test_tax_net_plus_tax_on_vat_inclusive_prices_never_counts_vat_twice() -> None:
+    order = amz_order(amz_item(qty=2, shipped=2, unit_price="19.99", unit_tax="3.19",
+                               shipping="4.90", shipping_tax="0.78"),
+                      prices_include_tax=True)
+    credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("16.80"), T: D("3.19"), S: D("4.12"), ST: D("0.78")}
+    wrong = memo(memo_item(qty=1, row_total="19.99"))  # gross price as net: VAT twice
+    assert "Principal of SKU ABC-1" in as_reject(decide(wrong, order, settings(), EMPTY, NOW))
+
+
+def test_tax_net_plus_tax_jpy() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="1000", unit_tax="100"),
+                      currency="JPY")
+    credit = memo(memo_item(qty=1, row_total="1000", tax="100"), currency="JPY")
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("1000"), T: D("100")}
+
+
+# ------------------------------------------------------ rounding, ids, KWD
+
+
+def test_amounts_quantized_once_half_up() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="10.01", unit_tax="0"))
+    credit = memo(memo_item(qty=1, row_total="10.0050", tax="0"))
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("10.01")}
+
+
+def test_kwd_amount_needing_three_decimals_rejected() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.125", unit_tax="0"),
+                      currency="KWD")
+    credit = memo(memo_item(qty=1, row_total="5.1250", tax="0"), currency="KWD")
+    reason = as_reject(decide(credit, order, settings(), EMPTY, NOW))
+    assert "5.125 KWD" in reason
+    assert "at most 2" in reason
+
+
+def test_kwd_amount_with_two_significant_decimals_sent() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.120", unit_tax="0"),
+                      currency="KWD")
+    credit = memo(memo_item(qty=1, row_total="5.1200", tax="0"), currency="KWD")
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert [str(a) for _, a in refund.lines[0].components] == ["5.12"]
+
+
+def test_merchant_adjustment_item_id_at_most_40_chars() -> None:
+    order = amz_order(amz_item(qty=2, shipped=1), status=PARTIAL)
+    long_increment = "X" * 40
+    credit = memo(memo_item(qty=2), increment_id=long_increment, entity_id=123456)
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    ids = [line.merchant_adjustment_item_id for line in refund.lines]
+    assert ids == ["CM123456-33-c", "CM123456-33"]
+    assert all(len(i) <= 40 for i in ids)
+
+
+def test_decide_is_deterministic() -> None:
+    credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
+    first = decide(credit, shipped_order(), settings(), EMPTY, NOW)
+    assert first == decide(credit, shipped_order(), settings(), EMPTY, NOW)
+    assert line_components(as_refund(first), "CM000000005-33")[S] == D("4.12")
+
+
+def test_rule8_shipping_only_memo_refunds_amount_only_lines() -> None:
+    credit = memo(shipping="4.12", shipping_tax="0.78")
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.reason, line.quantity, line.quantity_cancelled) == (
+        AdjustmentReason.GENERAL_ADJUSTMENT, 0, 0,
+    )
+    assert line.merchant_adjustment_item_id == f"CM000000005-{CODE_A}"
+    assert dict(line.components) == {P: D("0.00"), S: D("4.12"), ST: D("0.78")}
+
+
+def test_rule9_restocking_fee_on_unshipped_whole_order_is_not_a_cancel() -> None:
+    order = amz_order(amz_item(qty=1), status=UNSHIPPED)
+    credit = memo(memo_item(qty=1), adjustment_negative="2.00")
+    refund = as_refund(decide(credit, order, settings(restocking=True), EMPTY, NOW))
+    (line,) = refund.lines
+    assert line.quantity_cancelled == 1
+    assert dict(line.components)[RF] == D("-2.00")
+    assert refund.total == credit.grand_total

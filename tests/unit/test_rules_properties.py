@@ -1,0 +1,230 @@
+"""Property tests for sidecar.rules.decide over random orders, ledgers and credit memos.
+
+Invariants: determinism; nothing negative except RestockingFee; every amount quantized and at
+most 2 decimals; per item and component nothing above what Amazon still has to refund; units
+never above what remains; and the refund equals the credit memo to the minor unit unless the
+decision says why not (Reject, Cancel, whole-order rule 9, or a note naming a cap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sidecar.domain import (
+    AccountSettings,
+    AmazonOrderState,
+    AmazonOrderStatus,
+    Cancel,
+    Component,
+    CreditMemo,
+    CreditMemoItem,
+    Refund,
+    RefundLedger,
+    Reject,
+    TaxConvention,
+)
+from sidecar.money import is_quantized, minor_unit, quantize
+from sidecar.rules import decide
+from tests.unit.rule_builders import (
+    NOW,
+    amz_item,
+    amz_order,
+    ledger_entry,
+    memo,
+    memo_item,
+)
+from tests.unit.rule_builders import (
+    settings as account_settings,
+)
+
+D = Decimal
+P, T, S, ST, RF = (
+    Component.PRINCIPAL,
+    Component.TAX,
+    Component.SHIPPING,
+    Component.SHIPPING_TAX,
+    Component.RESTOCKING_FEE,
+)
+CODES = ("11111111111111", "22222222222222", "33333333333333")
+
+
+@dataclass(frozen=True)
+class Case:
+    memo: CreditMemo
+    order: AmazonOrderState
+    settings: AccountSettings
+    ledger: RefundLedger
+    remaining: dict[tuple[str, Component], Decimal]  # computed independently of rules.py
+    remaining_units: dict[str, int]
+    jitter: bool
+
+
+def money(draw: st.DrawFn, currency: str, low: int, high: int) -> Decimal:
+    return D(draw(st.integers(low, high))) * minor_unit(currency)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    currency = draw(st.sampled_from(["EUR", "JPY"]))
+    convention = draw(st.sampled_from(list(TaxConvention)))
+    gross = convention == TaxConvention.GROSS
+    scale = 1 if currency == "JPY" else 100
+    n_items = draw(st.integers(1, 3))
+    amazon_items = []
+    memo_items: list[CreditMemoItem] = []
+    entries = []
+    remaining: dict[tuple[str, Component], Decimal] = {}
+    remaining_units: dict[str, int] = {}
+    jitter = False
+    shipping_room = D(0)
+    shipping_tax_room = D(0)
+    for index in range(n_items):
+        code = CODES[index]
+        sku = f"SKU-{index}"
+        qty = draw(st.integers(1, 4))
+        shipped = draw(st.integers(0, qty))
+        unit_net = money(draw, currency, 0, 200 * scale)
+        unit_tax = quantize(unit_net * draw(st.sampled_from([D(0), D("0.07"), D("0.19")])),
+                            currency)
+        ship_net = money(draw, currency, 0, 10 * scale)
+        ship_tax = quantize(ship_net * D("0.19"), currency)
+        unit_p, unit_t = (unit_net + unit_tax, D(0)) if gross else (unit_net, unit_tax)
+        amazon_items.append(amz_item(
+            code, sku, qty, shipped,
+            str(unit_net + unit_tax if gross else unit_net), str(unit_tax),
+            str(ship_net + ship_tax if gross else ship_net), str(ship_tax),
+        ))
+        done = draw(st.integers(0, shipped))  # units refunded earlier (shipped ones)
+        if done:
+            entries.append(ledger_entry(code, P, str(unit_p * done), done))
+            if unit_t:
+                entries.append(ledger_entry(code, T, str(unit_t * done)))
+        remaining[(code, P)] = unit_p * (qty - done)
+        remaining[(code, T)] = unit_t * (qty - done)
+        ship_p, ship_t = (ship_net + ship_tax, D(0)) if gross else (ship_net, ship_tax)
+        remaining[(code, S)] = ship_p
+        remaining[(code, ST)] = ship_t
+        remaining_units[code] = qty - done
+        shipping_room += ship_net
+        shipping_tax_room += ship_tax
+        too_many = draw(st.sampled_from([False] * 9 + [True]))  # sometimes too many units
+        credited = qty - done + 1 if too_many else draw(st.integers(0, qty - done))
+        if credited:
+            row_total = unit_net * credited
+            if row_total and draw(st.booleans()) and draw(st.booleans()):
+                row_total += minor_unit(currency) * draw(st.sampled_from([-1, 1]))
+                jitter = True
+            memo_items.append(memo_item(
+                100 + index, sku, credited, str(unit_net), str(unit_tax), ext=code,
+                row_total=str(row_total), tax=str(unit_tax * credited),
+            ))
+    shipping = quantize(shipping_room * draw(st.sampled_from([D(0), D("0.5"), D(1), D("1.1")])),
+                        currency)
+    shipping_tax = quantize(shipping_tax_room * shipping / shipping_room, currency) \
+        if shipping_room else D(0)
+    positive = draw(st.sampled_from([D(0), D(0), D(1), D("7.5")])) * (scale // 10 or 1)
+    negative = draw(st.sampled_from([D(0), D(0), D(0), D(2)])) * (scale // 10 or 1)
+    shipped_all = all(i.quantity_shipped == i.quantity_ordered for i in amazon_items)
+    none_shipped = all(i.quantity_shipped == 0 for i in amazon_items)
+    status = (AmazonOrderStatus.SHIPPED if shipped_all else
+              AmazonOrderStatus.UNSHIPPED if none_shipped else AmazonOrderStatus.PARTIALLY_SHIPPED)
+    buyer = draw(st.booleans()) and status == AmazonOrderStatus.UNSHIPPED
+    if buyer:
+        amazon_items[0] = amz_item(
+            amazon_items[0].order_item_id, amazon_items[0].seller_sku,
+            amazon_items[0].quantity_ordered, 0,
+            str(amazon_items[0].item_price / amazon_items[0].quantity_ordered),
+            str(amazon_items[0].item_tax / amazon_items[0].quantity_ordered),
+            str(amazon_items[0].shipping_price), str(amazon_items[0].shipping_tax),
+            buyer_cancel=True,
+        )
+    credit = memo(
+        *memo_items,
+        shipping=str(shipping), shipping_tax=str(shipping_tax),
+        adjustment_positive=str(quantize(positive, currency)),
+        adjustment_negative=str(quantize(negative, currency)),
+        currency=currency,
+    )
+    order = amz_order(*amazon_items, status=status, currency=currency)
+    return Case(
+        credit, order,
+        account_settings(restocking=draw(st.booleans()), convention=convention),
+        RefundLedger(entries=tuple(entries)),
+        remaining, remaining_units, jitter,
+    )
+
+
+def memo_components(case: Case) -> dict[Component, Decimal]:
+    """What the credit memo asks for, per component, in the account's convention."""
+    gross = case.settings.tax_convention == TaxConvention.GROSS
+    cur = case.memo.order_currency_code
+    p = sum((quantize(i.row_total - i.discount_amount + (i.tax_amount if gross else 0), cur)
+             for i in case.memo.items), D(0)) + quantize(case.memo.adjustment_positive, cur)
+    t = D(0) if gross else sum((quantize(i.tax_amount, cur) for i in case.memo.items), D(0))
+    s = quantize(case.memo.shipping_amount + (case.memo.shipping_tax_amount if gross else 0), cur)
+    st_ = D(0) if gross else quantize(case.memo.shipping_tax_amount, cur)
+    rf = -quantize(case.memo.adjustment_negative, cur)
+    return {P: p, T: t, S: s, ST: st_, RF: rf}
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(cases())
+def test_refund_invariants(case: Case) -> None:
+    decision = decide(case.memo, case.order, case.settings, case.ledger, NOW)
+    # determinism
+    assert decision == decide(case.memo, case.order, case.settings, case.ledger, NOW)
+    if isinstance(decision, Reject):
+        assert decision.reason
+        return
+    if isinstance(decision, Cancel):
+        assert case.order.status == AmazonOrderStatus.UNSHIPPED
+        assert not case.ledger.entries
+        assert {i.order_item_id: i.quantity for i in decision.items} == {
+            c: u for c, u in case.remaining_units.items() if u
+        }
+        return
+    assert isinstance(decision, Refund), decision
+    cur = case.memo.order_currency_code
+    sums: dict[tuple[str, Component], Decimal] = {}
+    units: dict[str, int] = {}
+    for line in decision.lines:
+        assert len(line.merchant_adjustment_item_id) <= 40
+        assert not (line.quantity and line.quantity_cancelled)
+        assert line.quantity >= 0
+        assert line.quantity_cancelled >= 0
+        units[line.order_item_id] = (
+            units.get(line.order_item_id, 0) + line.quantity + line.quantity_cancelled
+        )
+        for component, amount in line.components:
+            assert is_quantized(amount, cur)
+            assert amount == amount.quantize(D("0.01"))
+            if component == RF:
+                assert amount <= 0
+            else:
+                assert amount >= 0
+                key = (line.order_item_id, component)
+                sums[key] = sums.get(key, D(0)) + amount
+    for key, total in sums.items():
+        assert total <= case.remaining[key], (key, total, case.remaining[key])
+    for code, count in units.items():
+        assert count <= case.remaining_units[code]
+    whole_order = (
+        case.memo.adjustment_negative > 0 and not case.settings.adjustment_fee_as_restocking_fee
+    )
+    if whole_order:
+        assert "whole order is refunded" in decision.note
+        return
+    got = {c: sum((a for (_, comp), a in sums.items() if comp == c), D(0)) for c in (P, T, S, ST)}
+    got[RF] = sum((a for line in decision.lines for c, a in line.components if c == RF), D(0))
+    expected = memo_components(case)
+    if "capped" in decision.note or "reduced" in decision.note:
+        assert case.jitter or "reduced" in decision.note
+        for component in (P, T, S, ST):
+            assert got[component] <= expected[component]
+    else:
+        assert got == expected
+        assert decision.total == quantize(case.memo.grand_total, cur)

@@ -1,0 +1,215 @@
+"""sidecar.snapshot: strict parsing of the outbox JSON payload (docs/snapshot.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sidecar.domain import CreditMemo, Shipment
+from sidecar.snapshot import SnapshotError, parse_creditmemo, parse_event, parse_shipment
+
+D = Decimal
+
+CREDITMEMO: dict[str, Any] = {
+    "schema_version": 1,
+    "event_type": "creditmemo",
+    "order": {
+        "entity_id": 12, "increment_id": "000000012", "ext_order_id": "302-1234567-1234567",
+        "store_id": 1, "order_currency_code": "EUR", "base_currency_code": "EUR",
+        "state": "processing", "status": "processing",
+    },
+    "creditmemo": {
+        "entity_id": 5, "increment_id": "000000005", "created_at": "2026-11-26 10:00:00",
+        "order_currency_code": "EUR",
+        "subtotal": "16.8000", "subtotal_incl_tax": "19.9900", "tax_amount": "3.9700",
+        "discount_amount": "0.0000",
+        "shipping_amount": "4.1200", "shipping_tax_amount": "0.7800", "shipping_incl_tax": "4.9000",
+        "adjustment_positive": "0.0000", "adjustment_negative": "0.0000",
+        "grand_total": "24.8900",
+    },
+    "items": [
+        {
+            "entity_id": 9, "order_item_id": 33, "parent_item_id": None,
+            "sku": "ABC-1", "name": "Blue mug", "product_type": "simple",
+            "ext_order_item_id": "12345678901234",
+            "qty": "1.0000", "price": "16.8000", "price_incl_tax": "19.9900",
+            "row_total": "16.8000", "row_total_incl_tax": "19.9900",
+            "tax_amount": "3.1900", "discount_amount": "0.0000",
+            "back_to_stock": True,
+            "qty_ordered": "2.0000", "qty_shipped": "1.0000", "qty_refunded": "1.0000",
+            "qty_canceled": "0.0000",
+        }
+    ],
+}
+
+SHIPMENT: dict[str, Any] = {
+    "schema_version": 1,
+    "event_type": "shipment",
+    "order": CREDITMEMO["order"],
+    "shipment": {"entity_id": 7, "increment_id": "000000007", "created_at": "2026-11-26 09:00:00"},
+    "items": [
+        {"entity_id": 3, "order_item_id": 33, "parent_item_id": None, "sku": "ABC-1",
+         "name": "Blue mug", "ext_order_item_id": "12345678901234", "qty": "1.0000"}
+    ],
+    "tracks": [{"carrier_code": "dhl", "title": "DHL", "track_number": "JJD000390007"}],
+}
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc)
+
+
+def cm(**changes: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["creditmemo"].update(changes)
+    return doc
+
+
+def test_parse_creditmemo_documented_example() -> None:
+    memo = parse_creditmemo(dumps(CREDITMEMO))
+    assert memo.entity_id == 5
+    assert memo.increment_id == "000000005"
+    assert memo.created_at == datetime(2026, 11, 26, 10, 0, 0)
+    assert memo.created_at.tzinfo is None
+    assert memo.subtotal == D("16.8000")
+    assert memo.grand_total == D("24.8900")
+    assert memo.order.ext_order_id == "302-1234567-1234567"
+    assert memo.order.order_currency_code == "EUR"
+    (item,) = memo.items
+    assert (item.order_item_id, item.sku, item.qty) == (33, "ABC-1", D("1.0000"))
+    assert item.ext_order_item_id == "12345678901234"
+    assert item.parent_item_id is None
+    assert item.back_to_stock is True
+    assert (item.qty_ordered, item.qty_shipped) == (D(2), D(1))
+    assert all(isinstance(v, Decimal) for v in (item.price, item.row_total, item.tax_amount))
+
+
+def test_parse_creditmemo_accepts_bytes_and_negative_header_discount() -> None:
+    memo = parse_creditmemo(dumps(cm(discount_amount="-2.0000")).encode())
+    assert memo.discount_amount == D("-2.0000")
+
+
+def test_parse_shipment_documented_example() -> None:
+    shipment = parse_shipment(dumps(SHIPMENT))
+    assert isinstance(shipment, Shipment)
+    assert shipment.created_at == datetime(2026, 11, 26, 9, 0, 0)
+    assert shipment.items[0].qty == D(1)
+    assert shipment.tracks[0].track_number == "JJD000390007"
+
+
+def test_parse_event_dispatches_on_event_type() -> None:
+    assert isinstance(parse_event(dumps(CREDITMEMO)), CreditMemo)
+    assert isinstance(parse_event(dumps(SHIPMENT)), Shipment)
+    with pytest.raises(SnapshotError, match=r"\$\.event_type: unknown value 'invoice'"):
+        parse_event(dumps({**CREDITMEMO, "event_type": "invoice"}))
+
+
+def test_parse_creditmemo_refuses_a_shipment() -> None:
+    with pytest.raises(SnapshotError, match="expected 'creditmemo', got 'shipment'"):
+        parse_creditmemo(dumps(SHIPMENT))
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"schema_version": NaN}', "non-JSON constant NaN"),
+        ("{}", "schema_version: missing"),
+    ],
+)
+def test_invalid_json_rejected(payload: str, message: str) -> None:
+    with pytest.raises(SnapshotError, match=message):
+        parse_event(payload)
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", 1.0, None, True])
+def test_unknown_schema_version_rejected(version: object) -> None:
+    with pytest.raises(SnapshotError, match="schema_version: unsupported"):
+        parse_creditmemo(dumps({**CREDITMEMO, "schema_version": version}))
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (("creditmemo", "grand_total"), r"\$\.creditmemo\.grand_total: missing"),
+        (("order", "entity_id"), r"\$\.order\.entity_id: missing"),
+        (("creditmemo",), r"\$\.creditmemo: missing"),
+        (("items",), r"\$\.items: missing"),
+    ],
+)
+def test_missing_fields_rejected(path: tuple[str, ...], message: str) -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    with pytest.raises(SnapshotError, match=message):
+        parse_creditmemo(dumps(doc))
+
+
+def test_missing_item_field_names_the_item() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    del doc["items"][0]["row_total"]
+    with pytest.raises(SnapshotError, match=r"\$\.items\[0\]\.row_total: missing"):
+        parse_creditmemo(dumps(doc))
+
+
+@pytest.mark.parametrize("value", [16.8, 16, None, True, ["16.80"]])
+def test_non_string_amounts_rejected(value: object) -> None:
+    with pytest.raises(SnapshotError, match=r"creditmemo\.subtotal: amounts must be decimal"):
+        parse_creditmemo(dumps(cm(subtotal=value)))
+
+
+@pytest.mark.parametrize("value", ["1e2", "NaN", "Infinity", "", "16,80", " 16.80"])
+def test_malformed_amounts_rejected(value: str) -> None:
+    with pytest.raises(SnapshotError, match=r"creditmemo\.subtotal: not a plain decimal"):
+        parse_creditmemo(dumps(cm(subtotal=value)))
+
+
+def test_negative_amount_rejected() -> None:
+    with pytest.raises(SnapshotError, match=r"shipping_amount: must not be negative"):
+        parse_creditmemo(dumps(cm(shipping_amount="-1.0000")))
+
+
+@pytest.mark.parametrize("value", ["5", 5.0, True, None])
+def test_wrong_type_ids_rejected(value: object) -> None:
+    expected = r"creditmemo\.entity_id: expected an integer"
+    with pytest.raises(SnapshotError, match=expected):
+        parse_creditmemo(dumps(cm(entity_id=value)))
+
+
+def test_wrong_type_flag_rejected() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["items"][0]["back_to_stock"] = 1
+    with pytest.raises(SnapshotError, match=r"back_to_stock: expected true or false"):
+        parse_creditmemo(dumps(doc))
+
+
+@pytest.mark.parametrize("value", ["2026-11-26T10:00:00", "2026-11-26", "26.11.2026 10:00:00", 0])
+def test_bad_timestamp_rejected(value: object) -> None:
+    with pytest.raises(SnapshotError, match=r"creditmemo\.created_at"):
+        parse_creditmemo(dumps(cm(created_at=value)))
+
+
+def test_bad_currency_rejected() -> None:
+    with pytest.raises(SnapshotError, match=r"creditmemo\.order_currency_code: not an ISO 4217"):
+        parse_creditmemo(dumps(cm(order_currency_code="euro")))
+
+
+def test_null_ext_order_id_allowed() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["order"]["ext_order_id"] = None
+    assert parse_creditmemo(dumps(doc)).order.ext_order_id is None
+
+
+def test_shipment_track_must_be_object() -> None:
+    doc = copy.deepcopy(SHIPMENT)
+    doc["tracks"] = ["JJD000390007"]
+    with pytest.raises(SnapshotError, match=r"\$\.tracks\[0\]: expected an object"):
+        parse_shipment(dumps(doc))
