@@ -14,6 +14,7 @@ de-duplicate refunds it is reconciled with getFeeds, never blindly repeated (doc
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +32,13 @@ from sidecar.amazon.feed_xml import (
     MESSAGE_TYPE_ADJUSTMENT,
     FeedBuilder,
 )
-from sidecar.amazon.report import ReportError, message_outcomes, parse_processing_report
+from sidecar.amazon.report import (
+    MessageResult,
+    ProcessingReport,
+    ReportError,
+    message_outcomes,
+    parse_processing_report,
+)
 from sidecar.config import AmazonAccount
 from sidecar.dao import amazon_orders, magento
 from sidecar.dao import feeds as dao
@@ -78,7 +85,7 @@ class FeedPump:
             feed_pk = dao.plan_feed(
                 self.ctx.engine, account_id=account_id, feed_type=feed_type,
                 marketplace_id=marketplace_id, max_messages=MAX_MESSAGES_PER_FEED,
-                build=lambda msgs, a=account, t=feed_type: self._build(a, t, msgs),
+                build=functools.partial(self._build, account, feed_type),
             )
             if feed_pk is not None:
                 planned.append(feed_pk)
@@ -157,7 +164,7 @@ class FeedPump:
 
     def _commit(self, row: dao.FeedRow, **values: object) -> dao.FeedRow:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance(conn, row, **values):
+            if not dao.advance_values(conn, row, values, release=False):
                 raise LeaseLost(f"feed {row.id}: lease lost")
         fields = {k: v for k, v in values.items() if k in dao.FeedRow.__dataclass_fields__}
         return dao.FeedRow(**{**row.__dict__, **fields})
@@ -190,7 +197,7 @@ class FeedPump:
 
     def _release(self, row: dao.FeedRow, **values: object) -> None:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance(conn, row, release=True, **values):
+            if not dao.advance_values(conn, row, values, release=True):
                 raise LeaseLost(f"feed {row.id}: lease lost")
 
     def _fail_unsent(self, row: dao.FeedRow, error: str) -> None:
@@ -259,7 +266,7 @@ class FeedPump:
             if not token:
                 return found
 
-    def _report(self, client: SpApiClient, document_id: str) -> object | None:
+    def _report(self, client: SpApiClient, document_id: str) -> ProcessingReport | None:
         url, compression = client.get_feed_document(document_id)
         try:
             return parse_processing_report(client.download(url), compression_algorithm=compression)
@@ -344,7 +351,7 @@ class FeedPump:
         return StepResult(row.id, "done", f"{accepted}/{len(messages)} accepted")
 
     def _apply_result(self, conn: Connection, row: dao.FeedRow, m: dao.MessageRow,
-                      result: object | None) -> None:
+                      result: MessageResult | None) -> None:
         decision = codec.load_decision(m.decision)
         what = codec.describe(decision)
         if result is None:
@@ -355,8 +362,7 @@ class FeedPump:
             status = magento.CANCELED if isinstance(decision, Cancel) else magento.REFUNDED
             magento.record(conn, m.magento_order_id, text, status)
             return
-        code = str(getattr(result, "message_code", ""))
-        description = str(getattr(result, "description", ""))
+        code, description = str(result.message_code), result.description
         dao.set_message_result(conn, m.id, "rejected", code=code, message=description)
         amazon_orders.settle_ledger(conn, m.id, "rejected")
         text = (f"Amazon rejected (feed {row.amazon_feed_id}, code {code}): {description} "

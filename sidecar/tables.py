@@ -141,6 +141,7 @@ ledger = Table(
     Column("component", String(32), nullable=False),
     Column("amount", Money, nullable=False),
     Column("quantity", Integer, nullable=False, server_default="0"),
+    Column("cancelled", Boolean, nullable=False, server_default="0"),
     Column("creditmemo_id", UInt, nullable=False),
     Column("outbox_id", Id, nullable=False),
     Column("feed_message_id", Id, nullable=False),

@@ -42,7 +42,7 @@ def mariadb_server_url() -> Iterator[str]:
         missing(f"no MariaDB server: {exc}")
 
 
-def _raw_connect(server_url: str, database: str | None = None) -> pymysql.Connection:  # type: ignore[type-arg]
+def _raw_connect(server_url: str, database: str | None = None) -> pymysql.Connection:
     u = make_url(server_url)
     return pymysql.connect(
         host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",

@@ -560,8 +560,8 @@ class SpApiClient:
             headers = self._signer.headers(
                 op.method, url, token, body=data,
                 content_type="application/json" if data is not None else None,
-                extra={"accept": "application/json"},
             )
+            headers["accept"] = "application/json"  # not signed
             sent_at = datetime.now(UTC).replace(tzinfo=None)
             started = self._clock()
             try:

@@ -29,7 +29,7 @@ def save_state(
     conn: Connection, state: AmazonOrderState, *, magento_order_id: int | None, raw: str | None
 ) -> None:
     now = utcnow()
-    values = {
+    values: dict[str, object] = {
         "account_id": state.account_id,
         "marketplace_id": state.marketplace_id,
         "status": state.status.value if state.status else state.raw_status or "Unknown",
@@ -173,6 +173,7 @@ def load_ledger(conn: Connection, amazon_order_id: str) -> RefundLedger:
                 component=Component(r.component),
                 amount=Decimal(r.amount),
                 quantity=r.quantity,
+                cancelled=bool(r.cancelled),
             )
         )
     return RefundLedger(
@@ -217,7 +218,8 @@ def add_ledger(
                 rows.append(
                     {**common, "order_item_id": line.order_item_id, "component": component.value,
                      "amount": amount,
-                     "quantity": units if component == Component.PRINCIPAL else 0}
+                     "quantity": units if component == Component.PRINCIPAL else 0,
+                     "cancelled": component == Component.PRINCIPAL and line.quantity_cancelled > 0}
                 )
     if rows:
         conn.execute(insert(ledger), rows)
@@ -229,12 +231,4 @@ def settle_ledger(conn: Connection, feed_message_id: int, state: str) -> None:
         update(ledger)
         .where(ledger.c.feed_message_id == feed_message_id)
         .values(state=state, updated_at=utcnow())
-    )
-
-
-def messages_for_order(conn: Connection, amazon_order_id: str) -> int:
-    return len(
-        conn.execute(
-            select(feed_message.c.id).where(feed_message.c.amazon_order_id == amazon_order_id)
-        ).all()
     )

@@ -180,9 +180,14 @@ def claim_feeds(engine: Engine, *, lease_seconds: int, limit: int = 10,
     return retry_transient(tx)
 
 
-def advance(conn: Connection, row: FeedRow, *, release: bool = False, **values: Any) -> bool:
+def advance(conn: Connection, row: FeedRow, *, release: bool = False, **values: object) -> bool:
     """Fenced write of the feed's next state; False when another worker took the lease."""
-    values["updated_at"] = utcnow()
+    return advance_values(conn, row, values, release=release)
+
+
+def advance_values(conn: Connection, row: FeedRow, values: dict[str, object], *,
+                   release: bool) -> bool:
+    values = {**values, "updated_at": utcnow()}
     if release:
         values.update(lease_token=None, lease_expires_at=None)
     result = conn.execute(

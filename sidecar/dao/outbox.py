@@ -473,6 +473,55 @@ def _audit(
         )
 
 
+def _check_admin(actor: str, reason: str) -> None:
+    _check_name("actor", actor)
+    if not reason.strip():
+        raise ValueError("a reason is required")
+
+
+def requeue_in(
+    conn: Connection, ids: Iterable[int] | None = None, *, status: str | None = None,
+    actor: str, reason: str, limit: int | None = None, now: datetime | None = None,
+) -> list[int]:
+    """requeue() inside the caller's transaction."""
+    if (ids is None) == (status is None):
+        raise ValueError("pass either ids or status")
+    if status is not None and status not in REQUEUEABLE:
+        raise ValueError(f"cannot requeue {status!r} rows; one of {sorted(REQUEUEABLE)}")
+    _check_admin(actor, reason)
+    stamp = utcnow() if now is None else now
+    t = _now(stamp)
+    pick = select(outbox.c.id, outbox.c.status).order_by(outbox.c.id)
+    if ids is not None:
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return []
+        pick = pick.where(outbox.c.id.in_(wanted), outbox.c.status.in_(REQUEUEABLE))
+    else:
+        pick = pick.where(outbox.c.status == status)
+    if limit is not None:
+        pick = pick.limit(limit)
+    if _is_mysql(conn):
+        pick = pick.with_for_update()
+    done: list[int] = []
+    entries: list[tuple[int, str, str]] = []
+    for oid, old in conn.execute(pick).all():
+        changed = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == oid, outbox.c.status == old)  # fenced for SQLite too
+            .values(
+                status=PENDING, attempts=0, available_at=t, updated_at=t,
+                status_message=_clip(f"requeued by {actor} (was {old}): {reason}"),
+                **_CLEAR_LEASE,
+            )
+        ).rowcount
+        if changed == 1:
+            done.append(int(oid))
+            entries.append((int(oid), "requeue", f"{reason} (was {old})"))
+    _audit(conn, entries, actor=actor, created_at=stamp)
+    return done
+
+
 def requeue(
     engine: Engine, ids: Iterable[int] | None = None, *, status: str | None = None,
     actor: str, reason: str, limit: int | None = None, now: datetime | None = None,
@@ -480,48 +529,41 @@ def requeue(
     """Send dead / rejected / needs_attention / skipped rows back to pending with their
     attempts reset; one audit-log row each. Pass either ids or a status filter. Rows in
     any other status are left alone. Returns the ids requeued."""
-    if (ids is None) == (status is None):
-        raise ValueError("pass either ids or status")
-    if status is not None and status not in REQUEUEABLE:
-        raise ValueError(f"cannot requeue {status!r} rows; one of {sorted(REQUEUEABLE)}")
-    _check_name("actor", actor)
-    if not reason.strip():
-        raise ValueError("a reason is required")
-    wanted = None if ids is None else sorted({int(i) for i in ids})
+    wanted = None if ids is None else list(ids)  # an iterator must survive a retry
+    return _in_tx(
+        engine,
+        lambda c: requeue_in(c, wanted, status=status, actor=actor, reason=reason, limit=limit,
+                             now=now),
+    )
+
+
+def mark_resolved_in(
+    conn: Connection, outbox_id: int, *, status: str, actor: str, reason: str,
+    now: datetime | None = None,
+) -> bool:
+    """mark_resolved() inside the caller's transaction (e.g. with the ledger update)."""
+    if status not in RESOLVE_STATUSES:
+        raise ValueError(f"resolve to 'done' or 'pending', not {status!r}")
+    _check_admin(actor, reason)
     stamp = utcnow() if now is None else now
-
-    def run(conn: Connection) -> list[int]:
-        t = _now(stamp)
-        pick = select(outbox.c.id, outbox.c.status).order_by(outbox.c.id)
-        if wanted is not None:
-            if not wanted:
-                return []
-            pick = pick.where(outbox.c.id.in_(wanted), outbox.c.status.in_(REQUEUEABLE))
-        else:
-            pick = pick.where(outbox.c.status == status)
-        if limit is not None:
-            pick = pick.limit(limit)
-        if _is_mysql(conn):
-            pick = pick.with_for_update()
-        done: list[int] = []
-        entries: list[tuple[int, str, str]] = []
-        for oid, old in conn.execute(pick).all():
-            changed = conn.execute(
-                update(outbox)
-                .where(outbox.c.id == oid, outbox.c.status == old)
-                .values(
-                    status=PENDING, attempts=0, available_at=t, updated_at=t,
-                    status_message=_clip(f"requeued by {actor} (was {old}): {reason}"),
-                    **_CLEAR_LEASE,
-                )
-            ).rowcount
-            if changed == 1:
-                done.append(int(oid))
-                entries.append((int(oid), "requeue", f"{reason} (was {old})"))
-        _audit(conn, entries, actor=actor, created_at=stamp)
-        return done
-
-    return _in_tx(engine, run)
+    t = _now(stamp)
+    values: dict[str, Any] = {
+        "status": status, "updated_at": t,
+        "status_message": _clip(f"resolved as {status} by {actor}: {reason}"),
+        **_CLEAR_LEASE,
+    }
+    if status == PENDING:
+        values.update(attempts=0, available_at=t)
+    changed = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == NEEDS_ATTENTION)
+        .values(**values)
+    ).rowcount
+    if changed != 1:
+        return False
+    action = "resolve_done" if status == DONE else "resolve_requeue"
+    _audit(conn, [(outbox_id, action, reason)], actor=actor, created_at=stamp)
+    return True
 
 
 def mark_resolved(
@@ -531,34 +573,11 @@ def mark_resolved(
     """A human settles a needs_attention row: 'done' (it did happen on Amazon) or 'pending'
     (process it again, attempts reset). Audit-logged. False if the row is not
     needs_attention."""
-    if status not in RESOLVE_STATUSES:
-        raise ValueError(f"resolve to 'done' or 'pending', not {status!r}")
-    _check_name("actor", actor)
-    if not reason.strip():
-        raise ValueError("a reason is required")
-    stamp = utcnow() if now is None else now
-
-    def run(conn: Connection) -> bool:
-        t = _now(stamp)
-        values: dict[str, Any] = {
-            "status": status, "updated_at": t,
-            "status_message": _clip(f"resolved as {status} by {actor}: {reason}"),
-            **_CLEAR_LEASE,
-        }
-        if status == PENDING:
-            values.update(attempts=0, available_at=t)
-        changed = conn.execute(
-            update(outbox)
-            .where(outbox.c.id == outbox_id, outbox.c.status == NEEDS_ATTENTION)
-            .values(**values)
-        ).rowcount
-        if changed != 1:
-            return False
-        action = "resolve_done" if status == DONE else "resolve_requeue"
-        _audit(conn, [(outbox_id, action, reason)], actor=actor, created_at=stamp)
-        return True
-
-    return _in_tx(engine, run)
+    return _in_tx(
+        engine,
+        lambda c: mark_resolved_in(c, outbox_id, status=status, actor=actor, reason=reason,
+                                   now=now),
+    )
 
 
 # -------------------------------------------------------------------- inspection

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, cast
 
 from lxml import etree
 
@@ -151,7 +152,7 @@ class Outcome:
     rejected: list[int] = field(default_factory=list)
 
 
-class _Reject(Exception):  # noqa: N818 - internal control flow
+class _Reject(Exception):
     def __init__(self, errors: list[MessageError]) -> None:
         super().__init__(errors[0].description if errors else "rejected")
         self.errors = errors
@@ -265,12 +266,13 @@ class FeedProcessor:
         schema = load_schema(self.xsd_dir)
         with _VALIDATE_LOCK:
             valid = schema.validate(root)
-            errors = [(e.line, e.message) for e in schema.error_log]
+            log = cast(Iterable[Any], schema.error_log)
+            errors = [(int(e.line), str(e.message)) for e in log]
         return None if valid else errors
 
     def _schema_rejection(self, messages: list[etree._Element],
                           errors: list[tuple[int, str]]) -> Outcome:
-        starts = [m.sourceline or 0 for m in messages]
+        starts = [int(cast(Any, m.sourceline) or 0) for m in messages]
         per_message: dict[int, list[str]] = {i: [] for i in range(len(messages))}
         document_level: list[str] = []
         for line, text in errors:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sidecar.emulator.model import ZERO, FULFILLMENT_STATUS, EmulatorItem, EmulatorOrder
+from sidecar.emulator.model import FULFILLMENT_STATUS, ZERO, EmulatorItem, EmulatorOrder
 
 INCLUDED_DATA = frozenset({
     "BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION", "FULFILLMENT",

@@ -1,13 +1,6 @@
 -- 002: the sidecar's own state. Only the sidecar writes these tables.
 -- All times are UTC (the sidecar pins its sessions to time_zone '+00:00').
 
-CREATE TABLE IF NOT EXISTS refund_bridge_schema_migration (
-  version    VARCHAR(128) NOT NULL COMMENT 'Migration file name',
-  checksum   VARCHAR(64)  NOT NULL COMMENT 'SHA-256 of the file as applied',
-  applied_at DATETIME(6)  NOT NULL,
-  PRIMARY KEY (version)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='Applied sql/ migrations';
-
 CREATE TABLE IF NOT EXISTS refund_bridge_worker_heartbeat (
   worker_id      VARCHAR(128) NOT NULL,
   hostname       VARCHAR(255) NOT NULL,

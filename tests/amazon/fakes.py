@@ -335,7 +335,8 @@ class FakeAmazon:
 @contextmanager
 def serve(fake: FakeAmazon) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, fake.app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
     thread.start()
     fake.base_url = f"http://127.0.0.1:{server.server_port}"
     try:

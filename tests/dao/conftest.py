@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from sidecar.db import make_engine
-from sidecar.migrate import SQL_DIR, migrate, split_statements
 from sidecar.tables import outbox
-from tests.conftest import create_database, drop_database
-
-@pytest.fixture
-def mariadb_url(mariadb_server_url: str) -> Iterator[str]:
-    """tests/conftest.py's fixture, working around a migrate() ordering bug: 001 records
-    itself in refund_bridge_schema_migration, which only 002 creates. Pre-create that table
-    (the first statement of 002, IF NOT EXISTS) and migrate. Drop once migrate() is fixed."""
-    url = create_database(mariadb_server_url, migrated=False)
-    eng = make_engine(url)
-    try:
-        bootstrap = split_statements((SQL_DIR / "002_sidecar_state.sql").read_text())[0]
-        assert "refund_bridge_schema_migration" in bootstrap
-        with eng.begin() as conn:
-            conn.exec_driver_sql(bootstrap)
-        migrate(eng)
-    finally:
-        eng.dispose()
-    yield url
-    drop_database(mariadb_server_url, url)
-
 
 # Every test passes `now` explicitly; rows are due from T0 on.
 T0 = datetime(2030, 1, 2, 12, 0, 0)
 
-AddRows = Callable[..., list[int]]
 
 
 def add_rows(

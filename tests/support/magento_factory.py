@@ -8,6 +8,7 @@ shipping charge, optional adjustments. Amounts are Decimal, rounded like Magento
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -105,7 +106,7 @@ class MagentoFactory:
     def creditmemo(
         self, order: Order, lines: dict[str, int], *, shipping: Decimal = Decimal(0),
         shipping_tax: Decimal = Decimal(0), adjustment_positive: Decimal = Decimal(0),
-        adjustment_negative: Decimal = Decimal(0), back_to_stock: bool = False,
+        adjustment_negative: Decimal = Decimal(0),
     ) -> int:
         """lines: sku -> qty credited. Returns sales_creditmemo.entity_id."""
         subtotal = sum((order.specs[s].price * q for s, q in lines.items()), Decimal(0))
@@ -138,11 +139,10 @@ class MagentoFactory:
                 text("UPDATE sales_order_item SET qty_refunded = qty_refunded + :q WHERE item_id = :i"),
                 {"q": qty, "i": order.items[sku]},
             )
-        self._back_to_stock = back_to_stock
         return memo_id
 
     def shipment(self, order: Order, lines: dict[str, int],
-                 tracks: list[tuple[str, str, str]] = ()) -> int:  # type: ignore[assignment]
+                 tracks: Sequence[tuple[str, str, str]] = ()) -> int:
         """lines: sku -> qty shipped; tracks: (carrier_code, title, number)."""
         shipment_id = self._insert("sales_shipment", {
             "store_id": order.store_id, "order_id": order.entity_id,

@@ -1,6 +1,6 @@
 <?php
 /**
- * PHPUnit bootstrap: autoloads the module and the Magento stand-ins (Test/Stubs), then prepares
+ * PHPUnit bootstrap: autoloads the module and the Magento stand-ins (Test/autoload.php), then prepares
  * the MariaDB/MySQL test database from env TEST_DB_HOST, TEST_DB_PORT, TEST_DB_USER,
  * TEST_DB_PASSWORD, TEST_DB_NAME (defaults 127.0.0.1, 3306, root, '', refund_bridge_php_test).
  *
@@ -13,24 +13,7 @@ declare(strict_types=1);
 
 use RefundBridge\Outbox\Test\Integration\Support\TestDatabase;
 
-$moduleDir = dirname(__DIR__, 2);
-
-spl_autoload_register(static function (string $class) use ($moduleDir): void {
-    $map = [
-        'RefundBridge\\Outbox\\' => $moduleDir . '/',
-        'Magento\\' => $moduleDir . '/Test/Stubs/Magento/',
-    ];
-    foreach ($map as $prefix => $dir) {
-        if (strncmp($class, $prefix, strlen($prefix)) === 0) {
-            $file = $dir . str_replace('\\', '/', substr($class, strlen($prefix))) . '.php';
-            if (is_file($file)) {
-                require $file;
-            }
-
-            return;
-        }
-    }
-});
+require dirname(__DIR__) . '/autoload.php';
 
 try {
     TestDatabase::prepare();

@@ -1,0 +1,86 @@
+"""Run the Magento module's REAL save_after observers from Python tests.
+
+`run_observer()` calls `php magento_module/Test/bin/observe.php`, which loads a committed
+credit memo / shipment from the database the way Magento holds it in memory at save time and
+runs the module's observer on it in one transaction, so the outbox row is written by the module
+code itself (not by a Python imitation of it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+OBSERVE_PHP = ROOT / "magento_module" / "Test" / "bin" / "observe.php"
+EVENTS = ("creditmemo", "shipment")
+TIMEOUT_SECONDS = 60.0
+
+
+def php_binary() -> str | None:
+    """Path of the `php` CLI, or None when it is not installed."""
+    return shutil.which("php")
+
+
+def db_env(database_url: str) -> dict[str, str]:
+    """TEST_DB_* variables for observe.php from a SQLAlchemy URL (mysql+pymysql://u:pw@h:p/db)."""
+    url = make_url(database_url)
+    if not url.database:
+        raise ValueError(f"database URL {url!r} names no database")
+    return {
+        "TEST_DB_HOST": url.host or "127.0.0.1",
+        "TEST_DB_PORT": str(url.port or 3306),
+        "TEST_DB_USER": url.username or "root",
+        "TEST_DB_PASSWORD": url.password or "",
+        "TEST_DB_NAME": url.database,
+    }
+
+
+def run_observer(
+    database_url: str, event: str, entity_id: int, *,
+    back_to_stock: Sequence[int] = (), disabled: bool = False,
+) -> int | None:
+    """Run the module's observer for a committed credit memo / shipment.
+
+    Returns the id of the outbox row it wrote, or None when it wrote none (not an Amazon order,
+    module disabled, or the row already existed). Raises RuntimeError when php is missing or
+    the observer fails.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"event must be one of {EVENTS}, not {event!r}")
+    if back_to_stock and event != "creditmemo":
+        raise ValueError("back_to_stock applies to credit memos only")
+    php = php_binary()
+    if php is None:
+        raise RuntimeError(
+            "php CLI not found on PATH; the module observer cannot run "
+            "(install Debian's php-cli and php-mysql: make system-deps)"
+        )
+    args = [php, str(OBSERVE_PHP), event, str(int(entity_id))]
+    if back_to_stock:
+        args.append("--back-to-stock=" + ",".join(str(int(i)) for i in back_to_stock))
+    if disabled:
+        args.append("--disabled")
+    try:
+        proc = subprocess.run(
+            args, env={**os.environ, **db_env(database_url)}, cwd=ROOT,
+            capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"observe.php {event} {entity_id} timed out after {exc.timeout}s") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"observe.php {event} {entity_id} failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    out = proc.stdout.strip()
+    if out == "none":
+        return None
+    if not out.isdigit():
+        raise RuntimeError(f"observe.php {event} {entity_id}: unexpected output {proc.stdout!r}")
+    return int(out)
