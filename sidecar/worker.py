@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from sidecar import outbox_runner
-from sidecar.amazon.client import SpApiClient
 from sidecar.clients import ClientFactory
 from sidecar.clock import utcnow
-from sidecar.config import AmazonAccount, Config
+from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.feeds import FeedPump
@@ -22,13 +22,13 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, cfg: Config, engine: Engine,
-                 client_for: Callable[[AmazonAccount], SpApiClient] | None = None) -> None:
+    def __init__(self, cfg: Config, engine: Engine, *, clients: ClientFactory | None = None,
+                 now: Callable[[], datetime] = utcnow) -> None:
         self.cfg = cfg
         self.engine = engine
-        factory = ClientFactory(engine)
-        self.ctx = Context(engine=engine, config=cfg, client_for=client_for or factory,
-                           limiter=factory.limiter)
+        clients = clients or ClientFactory(engine)
+        self.ctx = Context(engine=engine, config=cfg, client_for=clients,
+                           limiter=clients.limiter, now=now)
         self.handler = EventHandler(self.ctx)
         self.pump = FeedPump(self.ctx, lease_seconds=cfg.lease_seconds)
         self.started_at = utcnow()
@@ -36,8 +36,10 @@ class Worker:
 
     def cycle(self) -> int:
         """One pass; returns how much work it did (0 = idle)."""
-        reaped = outbox_dao.reap_expired(self.engine, max_attempts=self.cfg.max_attempts)
-        processed = outbox_runner.run_once(self.engine, self.cfg.worker_id, self.handler, self.cfg)
+        reaped = outbox_dao.reap_expired(self.engine, self.ctx.now(),
+                                         max_attempts=self.cfg.max_attempts)
+        processed = outbox_runner.run_once(self.engine, self.cfg.worker_id, self.handler, self.cfg,
+                                           clock=self.ctx.now)
         self.rows_processed += processed
         steps = self.pump.run_once()
         moved = sum(1 for s in steps if s.moved)

@@ -234,7 +234,7 @@ def claim_in(
     token = str(uuid.uuid4())
     conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == PENDING)
+        .where(outbox.c.id.in_(ids), outbox.c.status == PENDING, outbox.c.available_at <= t)
         .values(
             status=PROCESSING,
             lease_owner=worker_id,

@@ -10,18 +10,26 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sidecar.emulator.app import create_emulator_app
 from sidecar.emulator.config import Clock, EmulatorConfig
 from sidecar.emulator.state import EmulatorState
 
 
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per request (tests and benchmarks make thousands)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 class EmulatorServer:
     """The emulator on ``host:port`` (port 0: a free port), threaded, in a daemon thread."""
 
     def __init__(self, state: EmulatorState | None = None, config: EmulatorConfig | None = None,
-                 *, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+                 *, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0,
+                 access_log: bool = False) -> None:
         if state is None:
             state = EmulatorState(config, clock)
         elif config is not None:
@@ -30,6 +38,7 @@ class EmulatorServer:
         self.app = create_emulator_app(state)
         self._host = host
         self._port = port
+        self._handler = WSGIRequestHandler if access_log else QuietRequestHandler
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -52,9 +61,10 @@ class EmulatorServer:
         if self._server is not None:
             return self
         self.state.open()
-        self._server = make_server(self._host, self._port, self.app, threaded=True)
+        self._server = make_server(self._host, self._port, self.app, threaded=True,
+                                   request_handler=self._handler)
         # ThreadedWSGIServer already uses daemon threads (a hanging request never blocks exit)
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=f"sp-api-emulator:{self.port}", daemon=True)
         self._thread.start()
         return self

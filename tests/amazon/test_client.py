@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+import socket
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -19,7 +22,7 @@ from sidecar.amazon.client import (
 )
 from sidecar.amazon.ratelimit import RateLimiter
 from sidecar.amazon.signing import USER_AGENT
-from tests.amazon.conftest import ACCOUNT, ClientFactory
+from tests.amazon.conftest import ACCOUNT, ClientFactory, make_creds
 from tests.amazon.fakes import (
     AWS_SECRET,
     CLIENT_SECRET,
@@ -58,7 +61,6 @@ def test_full_feed_flow(fake: FakeAmazon, make_client: ClientFactory,
     assert "x-amz-access-token" not in upload.headers
 
     create = fake.calls("createFeed")[0]
-    import json
     assert json.loads(create.body) == {
         "feedType": "POST_PAYMENT_ADJUSTMENT_DATA", "marketplaceIds": ["A1PA6795UKMFR9"],
         "inputFeedDocumentId": doc_id,
@@ -85,7 +87,7 @@ def test_full_feed_flow(fake: FakeAmazon, make_client: ClientFactory,
     )
     assert feed.is_final
     assert feed.result_feed_document_id is not None
-    url2, algo = client.get_feed_document(feed.result_feed_document_id)
+    _url, algo = client.get_feed_document(feed.result_feed_document_id)
     assert algo == "GZIP"
     assert client.fetch_feed_document(feed.result_feed_document_id) == b"<r/>"
 
@@ -277,7 +279,6 @@ def test_create_feed_timeout_is_outcome_unknown(fake: FakeAmazon,
         client.create_feed("POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], "doc-1")
     assert info.value.operation == "createFeed"
     assert "Timeout" in info.value.reason
-    import time
     time.sleep(0.7)  # let the slow handler finish: a resend would show up by now
     assert len(fake.calls("createFeed")) == 1
 
@@ -308,9 +309,6 @@ def test_create_feed_document_5xx_is_retried(fake: FakeAmazon,
 def test_create_feed_refused_connection_is_retried_safely(
         make_client: ClientFactory, fake: FakeAmazon, clock: FakeClock) -> None:
     """Nothing was sent when the connection is refused: createFeed may be retried."""
-    import socket
-
-    from tests.amazon.conftest import make_creds
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     dead_port = sock.getsockname()[1]
@@ -343,7 +341,7 @@ def test_4xx_is_sp_api_error(fake: FakeAmazon, make_client: ClientFactory) -> No
 def test_upload_5xx_retried_and_4xx_hides_body(fake: FakeAmazon,
                                                make_client: ClientFactory) -> None:
     client = make_client()
-    doc_id, url = client.create_feed_document(CT)
+    _doc_id, url = client.create_feed_document(CT)
     fake.script("upload", Reply(503, None),
                 Reply(403, raw=b"<Error><SignatureProvided>" + UPLOAD_SIG.encode()
                       + b"</SignatureProvided></Error>"))
@@ -361,7 +359,6 @@ def test_helpers() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("garbage") is None
     when = datetime(2026, 1, 1, 0, 0, 10)
-    from datetime import UTC
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:20 GMT",
                              now=when.replace(tzinfo=UTC)) == 10.0
     assert repr(SpApiError("getFeed", 400, "X", "m"))  # constructible, printable

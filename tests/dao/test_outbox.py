@@ -554,3 +554,14 @@ def test_run_once_renews_the_lease_and_skips_rows_it_lost(db: Engine) -> None:
     assert row(db, a).status == "done"
     assert (row(db, b).status, row(db, b).lease_owner) == ("processing", "other")
     assert row(db, c).status == "pending"
+
+
+def test_admin_actions_join_the_callers_transaction(db: Engine) -> None:
+    a, b = _park(db, ["needs_attention", "dead"])
+    with db.connect() as conn, conn.begin() as tx:
+        assert outbox.mark_resolved_in(conn, a, status="done", actor="dan", reason="seen")
+        assert outbox.requeue_in(conn, [b], actor="dan", reason="try again") == [b]
+        tx.rollback()  # e.g. the ledger update failed: status and audit go too
+    assert (row(db, a).status, row(db, b).status) == ("needs_attention", "dead")
+    assert audit_rows(db) == []
+    assert outbox.requeue(db, (i for i in [b]), actor="dan", reason="generator") == [b]

@@ -6,7 +6,7 @@ import gzip
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
 
 import requests
 from lxml import etree
@@ -101,6 +101,15 @@ class Api:
         return Report(self.report_bytes(feed))
 
 
+class ResultRow(TypedDict):
+    message_id: int
+    code: int
+    result: str | None
+    description: str
+    order: str | None
+    item: str | None
+
+
 class Report:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -111,7 +120,7 @@ class Report:
         self.processed = int(summary.findtext("MessagesProcessed") or -1)
         self.successful = int(summary.findtext("MessagesSuccessful") or -1)
         self.with_error = int(summary.findtext("MessagesWithError") or -1)
-        self.results = [
+        self.results: list[ResultRow] = [
             {"message_id": int(r.findtext("MessageID") or -1),
              "code": int(r.findtext("ResultMessageCode") or -1),
              "result": r.findtext("ResultCode"),
@@ -121,7 +130,7 @@ class Report:
             for r in self.root.iterfind("Message/ProcessingReport/Result")]
 
     def codes(self) -> list[int]:
-        return [int(r["code"]) for r in self.results]
+        return [r["code"] for r in self.results]
 
 
 # ------------------------------------------------------------------------------ XML

@@ -9,12 +9,15 @@ shipping charge, optional adjustments. Amounts are Decimal, rounded like Magento
 from __future__ import annotations
 
 from collections.abc import Sequence
+import itertools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Connection, text
 
 CENT = Decimal("0.01")
+# increment ids are unique per store and entity type in Magento: one sequence for all
+_INCREMENTS = itertools.count(100000001)
 
 
 def r2(x: Decimal) -> Decimal:
@@ -48,11 +51,10 @@ class Order:
 class MagentoFactory:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._seq = 100000000
 
-    def _next_increment(self) -> str:
-        self._seq += 1
-        return f"{self._seq:09d}"
+    @staticmethod
+    def _next_increment() -> str:
+        return f"{next(_INCREMENTS):09d}"
 
     def _insert(self, table: str, values: dict[str, object]) -> int:
         cols = ", ".join(f"`{c}`" for c in values)
@@ -139,6 +141,18 @@ class MagentoFactory:
                 text("UPDATE sales_order_item SET qty_refunded = qty_refunded + :q WHERE item_id = :i"),
                 {"q": qty, "i": order.items[sku]},
             )
+        # Magento closes an order once everything is refunded
+        open_qty = self.conn.execute(
+            text("SELECT SUM(qty_ordered - qty_refunded) FROM sales_order_item WHERE order_id = :o"),
+            {"o": order.entity_id},
+        ).scalar_one()
+        if open_qty == 0:
+            for table in ("sales_order", "sales_order_grid"):
+                column = "state = 'closed', " if table == "sales_order" else ""
+                self.conn.execute(
+                    text(f"UPDATE {table} SET {column}status = 'closed' WHERE entity_id = :o"),
+                    {"o": order.entity_id},
+                )
         return memo_id
 
     def shipment(self, order: Order, lines: dict[str, int],

@@ -1,0 +1,208 @@
+"""One end-to-end scenario per rule (issue: refund rules and Amazon submission, section 8)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.e2e.conftest import STORE_SETTING_OFF, STORE_WITHOUT_ACCOUNT, Bridge
+from tests.support.magento_factory import ItemSpec
+from tests.support.module import run_observer
+
+D = Decimal
+MUG = ItemSpec("MUG-1", 2, D("10.00"), D("1.90"), name="Mug")
+TEE = ItemSpec("TEE-1", 1, D("20.00"), D("3.80"), name="T-shirt")
+
+
+def test_unshipped_whole_order_is_cancelled_with_no_inventory(bridge: Bridge) -> None:
+    order = bridge.order([MUG, TEE])
+    row_id = bridge.creditmemo(order, {"MUG-1": 2, "TEE-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "done", row.status_message
+    amazon = bridge.amazon_order(order)
+    assert amazon.status == "Canceled"
+    assert {i.cancel_reason for i in amazon.items} == {"NoInventory"}
+    assert bridge.refunds(order, "MUG-1").adjustments == 0
+    # Magento closed the order with the credit memo; its state stays, its status says why
+    assert bridge.magento_status(order) == ("closed", "amazon_canceled", "amazon_canceled")
+    assert any("Amazon accepted" in c for c in bridge.comments(order))
+
+
+def test_unshipped_with_buyer_request_is_cancelled_with_buyer_canceled(bridge: Bridge) -> None:
+    order = bridge.order([MUG], buyer_cancel=True)
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done"
+    amazon = bridge.amazon_order(order)
+    assert amazon.status == "Canceled"
+    assert [i.cancel_reason for i in amazon.items] == ["BuyerCanceled"]
+
+
+def test_ship_some_then_credit_the_rest_cancels_only_those_units(bridge: Bridge) -> None:
+    order = bridge.order([MUG, TEE])
+    ship_id = bridge.shipment(order, {"MUG-1": 2})
+    bridge.drive()
+    assert bridge.row(ship_id).status == "done", bridge.row(ship_id).status_message
+    assert bridge.amazon_order(order).status == "PartiallyShipped"
+
+    row_id = bridge.creditmemo(order, {"TEE-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "done", row.status_message
+    amazon = bridge.amazon_order(order)
+    tee = amazon.item(bridge.amazon_item(order, "TEE-1"))
+    mug = amazon.item(bridge.amazon_item(order, "MUG-1"))
+    assert (tee.quantity_canceled, tee.cancel_reason) == (1, "NoInventory")
+    assert (mug.quantity_shipped, mug.quantity_canceled) == (2, 0)
+    assert amazon.status != "Canceled"
+
+
+def test_shipped_partial_refund_with_shipping_is_customer_return(bridge: Bridge) -> None:
+    order = bridge.order([MUG, TEE], shipped={"MUG-1": 2, "TEE-1": 1},
+                         shipping=D("5.00"), shipping_tax=D("0.95"))
+    row_id = bridge.creditmemo(order, {"MUG-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95"))
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "done", row.status_message
+    counter = bridge.refunds(order, "MUG-1")
+    assert counter.adjustments == 1
+    assert counter.amount("Principal") == D("10.00")
+    assert counter.amount("Tax") == D("1.90")
+    assert counter.amount("Shipping") == D("5.00")
+    assert counter.amount("ShippingTax") == D("0.95")
+    assert bridge.emulator.state.adjustments(order.ext_order_id)[0].reason == "CustomerReturn"
+    assert bridge.magento_status(order)[1] == "amazon_refunded"
+
+
+def test_adjustment_fee_refunds_the_whole_order(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1}, adjustment_negative=D("3.00"))
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    counter = bridge.refunds(order, "MUG-1")
+    assert counter.amount("Principal") == D("20.00")
+    assert counter.amount("Tax") == D("3.80")
+
+
+def test_pending_order_is_rejected_with_a_comment(bridge: Bridge) -> None:
+    order = bridge.order([MUG], status="Pending")
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "Pending" in (row.status_message or "")
+    assert any("Pending" in c for c in bridge.comments(order))
+    assert bridge.emulator.state.all_feeds() == []
+
+
+def test_canceled_order_is_rejected_with_a_comment(bridge: Bridge) -> None:
+    order = bridge.order([MUG], status="Canceled")
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "Canceled" in (row.status_message or "")
+    assert bridge.magento_status(order)[1] in ("amazon_refund_failed", "processing")
+    assert bridge.emulator.state.all_feeds() == []
+
+
+def test_non_amazon_order_writes_nothing_and_unknown_store_is_skipped(bridge: Bridge) -> None:
+    order = bridge.order([MUG], store_id=STORE_WITHOUT_ACCOUNT)
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.drive()
+    row = bridge.row(row_id)
+    assert row.status == "skipped"
+    assert "not an Amazon order" in (row.status_message or "")
+
+    from sqlalchemy import text
+    with bridge.engine.begin() as conn:
+        conn.execute(text("UPDATE sales_order SET ext_order_id = '100000042' WHERE entity_id = :i"),
+                     {"i": order.entity_id})
+    from tests.support.magento_factory import MagentoFactory
+    with bridge.engine.begin() as conn:
+        memo = MagentoFactory(conn).creditmemo(order, {"MUG-1": 1})
+    assert run_observer(bridge.url, "creditmemo", memo) is None
+
+
+def test_refund_setting_off_is_skipped(bridge: Bridge) -> None:
+    order = bridge.order([MUG], store_id=STORE_SETTING_OFF, shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "skipped"
+    assert "refund_on_creditmemo" in (row.status_message or "")
+    assert bridge.emulator.state.all_feeds() == []
+
+
+def test_currency_mismatch_is_rejected(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2}, currency="EUR", amazon_currency="GBP")
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "GBP" in (row.status_message or "") and "EUR" in (row.status_message or "")
+
+
+def test_fba_order_is_rejected(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2}, fulfillment_channel="AFN")
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "FBA" in (row.status_message or "") or "Amazon" in (row.status_message or "")
+
+
+def test_two_credit_memos_exceeding_the_order_second_is_rejected(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    first = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.drive()
+    assert bridge.row(first).status == "done", bridge.row(first).status_message
+
+    second = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    row = bridge.row(second)
+    assert row.status == "rejected", row.status_message
+    counter = bridge.refunds(order, "MUG-1")
+    assert counter.adjustments == 1
+    assert counter.amount("Principal") == D("20.00")
+
+
+def test_amazon_rejection_shows_amazons_text(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    # Someone refunds the item in Seller Central after the sidecar read the order:
+    # the sidecar's message now asks for more than remains, and Amazon says so.
+    bridge.worker.handler.refresh_order(bridge.worker.cfg.accounts[0], order.ext_order_id or "",
+                                        order.entity_id)
+    bridge.emulator.state.order(order.ext_order_id or "")  # exists
+    _refund_directly_on_amazon(bridge, order)
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "rejected", row.status_message
+    assert "Amazon rejected" in (row.status_message or "")
+    assert any("Amazon rejected" in c for c in bridge.comments(order))
+    assert bridge.magento_status(order)[1] == "amazon_refund_failed"
+
+
+def _refund_directly_on_amazon(bridge: Bridge, order: object) -> None:
+    """Spend the item's balance on the emulator, as a refund made in Seller Central would."""
+    from tests.support.magento_factory import Order
+    assert isinstance(order, Order)
+    emu = bridge.emulator.state
+    with emu.lock:
+        item = emu.orders[order.ext_order_id or ""].item(bridge.amazon_item(order, "MUG-1"))
+        assert item is not None
+        item.item_price = D("0.00")
+        item.item_tax = D("0.00")
