@@ -23,8 +23,8 @@ Concurrency contract:
 * Every later write by a worker is fenced: `UPDATE ... WHERE id=:id AND lease_token=:token AND
   status='processing'`; it returns False when the lease was lost (reaped and possibly claimed
   by someone else), and the caller must then do nothing more with the row.
-* The claim UPDATE itself is fenced on `status='pending'` and the claimed rows are read back by
-  token, so even where the SELECT does not lock (SQLite) no row is ever claimed twice.
+* On SQLite (no row locks) the claim UPDATE is also fenced on `status='pending'`, and the
+  claimed rows are always read back by token, so no row is ever claimed twice there either.
 
 Times are naive UTC datetimes (sidecar.clock.utcnow). The outbox columns are TIMESTAMP with
 second precision on MySQL (they are also declared in Magento's db_schema.xml), so `now` is
@@ -232,10 +232,15 @@ def claim_in(
     if not ids:
         return []
     token = str(uuid.uuid4())
+    take = update(outbox).where(outbox.c.id.in_(ids))
+    if not _is_mysql(conn):
+        # SQLite: the SELECT locked nothing, so fence on what it saw. On MySQL the rows are
+        # ours (FOR UPDATE), and the WHERE must stay on the primary key alone: with status /
+        # available_at in it the optimizer may walk the (status, available_at, id) index
+        # instead and lock pending rows that other workers then skip.
+        take = take.where(outbox.c.status == PENDING, outbox.c.available_at <= t)
     conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == PENDING, outbox.c.available_at <= t)
-        .values(
+        take.values(
             status=PROCESSING,
             lease_owner=worker_id,
             lease_token=token,

@@ -240,7 +240,8 @@ class EmulatorState:
             self._item_ids = itertools.count(10000000000001)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.time(), UTC)
+        """Current time, aware UTC, in milliseconds (the precision v2026-01-01 reports)."""
+        return _millis(datetime.fromtimestamp(self.clock.time(), UTC))
 
     def close(self) -> None:
         """Wake up hanging requests (server shutdown); later hangs return at once."""
@@ -429,7 +430,7 @@ class EmulatorState:
                 buyer_cancel_requested=i.buyer_cancel_requested,
                 buyer_cancel_reason=i.buyer_cancel_reason,
             ) for i in order.items),
-            raw_status=order.status.value,
+            raw_status=FULFILLMENT_STATUS[order.status],  # as getOrder reports it
             prices_include_tax=order.prices_include_tax,
         )
 
@@ -978,8 +979,12 @@ class EmulatorState:
             yield self
 
 
+def _millis(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 def _aware(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return _millis(when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC))
 
 
 def _order_json(order: EmulatorOrder) -> dict[str, Any]:
