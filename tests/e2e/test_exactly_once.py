@@ -1,0 +1,150 @@
+"""Exactly once toward Amazon: repeats, lost answers, FATAL feeds and the human in the loop."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from sidecar.emulator.model import FaultKind
+from sidecar.resolution import resolve
+from sidecar.tables import feed, ledger
+from tests.e2e.conftest import Bridge
+from tests.support.magento_factory import ItemSpec
+from tests.support.module import run_observer
+
+D = Decimal
+MUG = ItemSpec("MUG-1", 2, D("10.00"), D("1.90"), name="Mug")
+
+
+def feed_states(bridge: Bridge) -> list[str]:
+    with bridge.engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(feed.c.state).order_by(feed.c.id))]
+
+
+def test_saving_and_driving_again_refunds_once(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+    bridge.drive()
+    memo_id = bridge.sql("SELECT entity_id FROM refund_bridge_outbox WHERE id = :i", i=row_id)[0][0]
+    assert run_observer(bridge.url, "creditmemo", memo_id) is None  # a second save: no row
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done"
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+    assert bridge.emulator.state.calls("createFeed") == 1
+
+
+def test_createfeed_answer_lost_is_reconciled_not_resent(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    # Amazon creates the feed, then the answer is lost (HTTP 500 after the fact)
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR_AFTER)
+    bridge.drive()
+    assert feed_states(bridge) == ["submitting"]
+    assert bridge.row(row_id).status == "submitted"
+
+    bridge.emulator.state.process_pending_feeds()  # Amazon processed it meanwhile
+    bridge.clock.advance(seconds=61)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.emulator.state.calls("createFeed") == 1
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_createfeed_that_never_reached_amazon_is_sent_again_after_the_grace(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR)  # 500, nothing created
+    bridge.drive()
+    assert feed_states(bridge) == ["submitting"]
+
+    bridge.clock.advance(seconds=61)
+    bridge.drive()
+    assert feed_states(bridge) == ["submitting"], "getFeeds may lag: wait for the grace period"
+
+    bridge.clock.advance(minutes=5)
+    bridge.drive()
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done"
+    assert bridge.emulator.state.calls("createFeed") == 2
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_indistinguishable_feeds_park_the_refund_for_a_human(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR_AFTER)
+    bridge.drive()
+    # another tool of the seller submits a refund feed of one message in the same window
+    emu = bridge.emulator.state
+    content = emu.document_content(emu.all_feeds()[0].input_feed_document_id)
+    assert content is not None
+    doc = emu.create_feed_document("A1EXAMPLESELLER", "text/xml; charset=UTF-8")
+    emu.upload_document(doc.feed_document_id, "text/xml; charset=UTF-8", content)
+    emu.create_feed("A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"],
+                    doc.feed_document_id)
+    emu.process_pending_feeds()
+
+    bridge.clock.advance(seconds=61)
+    bridge.drive()
+    assert feed_states(bridge) == ["submitting"]
+    bridge.clock.advance(hours=2)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["unknown"]
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention"
+    assert "sidecar outbox resolve" in (row.status_message or "")
+    assert any("UNKNOWN OUTCOME" in c for c in bridge.comments(order))
+    assert bridge.emulator.state.calls("createFeed") == 1  # never re-sent by the sidecar
+
+    assert resolve(bridge.engine, row_id, done=True, actor="dba", reason="seen in Seller Central")
+    assert bridge.row(row_id).status == "done"
+    with bridge.engine.connect() as conn:
+        states = {r[0] for r in conn.execute(select(ledger.c.state).where(ledger.c.outbox_id == row_id))}
+    assert states == {"confirmed"}
+
+
+def test_fatal_refund_feed_is_parked_and_a_requeue_sends_it_again(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.fatal_next_feed(applied=False)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["fatal"]
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention"
+    assert "FATAL" in (row.status_message or "")
+    assert bridge.emulator.state.calls("createFeed") == 1
+
+    # the admin checked Seller Central: nothing happened, so send it again
+    assert resolve(bridge.engine, row_id, done=False, actor="admin", reason="not on Amazon")
+    bridge.drive()
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_fatal_cancellation_feed_is_retried_automatically(bridge: Bridge) -> None:
+    order = bridge.order([MUG])
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.emulator.state.fatal_next_feed(applied=False)
+    bridge.drive()
+    bridge.drive()
+
+    assert feed_states(bridge) == ["fatal", "done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.amazon_order(order).status == "Canceled"
+
+
+def test_many_credit_memos_share_one_feed(bridge: Bridge) -> None:
+    orders = [bridge.order([MUG], shipped={"MUG-1": 2}) for _ in range(5)]
+    rows = [bridge.creditmemo(o, {"MUG-1": 1}) for o in orders]
+    bridge.drive()
+
+    assert [bridge.row(r).status for r in rows] == ["done"] * 5
+    assert bridge.emulator.state.calls("createFeed") == 1
+    assert all(bridge.refunds(o, "MUG-1").adjustments == 1 for o in orders)
