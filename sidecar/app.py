@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, render_template_string, request
+from flask import Flask, Response, abort, current_app, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import Engine, text
 
@@ -25,54 +25,21 @@ from sidecar.db import make_engine
 HEALTH_JSON = "application/health+json"
 PROBLEM_STATUSES = ("needs_attention", "dead", "rejected")
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Amazon refund bridge</title>
-<style>
- body{font:14px system-ui,sans-serif;margin:2em;color:#222}
- table{border-collapse:collapse;margin:.5em 0 1.5em}
- td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
- .bad{color:#a00;font-weight:bold} .ok{color:#070;font-weight:bold}
- code{background:#f4f4f4;padding:0 .2em}
-</style></head><body>
-<h1>Amazon refund bridge</h1>
-<p>Database: <span class="{{ 'ok' if db_ok else 'bad' }}">{{ 'reachable' if db_ok else 'unreachable' }}</span>
- &middot; Worker: <span class="{{ 'ok' if worker_ok else 'bad' }}">{{ worker_text }}</span>
- &middot; Oldest pending: {{ oldest }}</p>
-<h2>Outbox</h2>
-<table><tr>{% for s, n in counts %}<th>{{ s }}</th>{% endfor %}</tr>
-<tr>{% for s, n in counts %}<td>{{ n }}</td>{% endfor %}</tr></table>
-<h2>Needs a human / failed</h2>
-{% if problems %}<table><tr><th>id</th><th>event</th><th>Magento entity</th><th>status</th><th>why</th><th>updated</th></tr>
-{% for r in problems %}<tr><td>{{ r.id }}</td><td>{{ r.event_type }}</td><td>{{ r.entity_id }} (order {{ r.order_id }})</td>
-<td class="bad">{{ r.status }}</td><td>{{ r.status_message or r.last_error or '' }}</td><td>{{ r.updated_at }}</td></tr>{% endfor %}
-</table><p>Resolve with <code>sidecar outbox resolve ID --done|--requeue --reason ...</code> or
-<code>sidecar outbox requeue --id ID --reason ...</code>.</p>{% else %}<p>Nothing.</p>{% endif %}
-<h2>Recent outcomes</h2>
-<table><tr><th>id</th><th>event</th><th>entity</th><th>status</th><th>message</th><th>updated</th></tr>
-{% for r in recent %}<tr><td>{{ r.id }}</td><td>{{ r.event_type }}</td><td>{{ r.entity_id }}</td><td>{{ r.status }}</td>
-<td>{{ r.status_message or '' }}</td><td>{{ r.updated_at }}</td></tr>{% endfor %}</table>
-<h2>Feeds</h2>
-<table><tr><th>#</th><th>account</th><th>type</th><th>state</th><th>messages</th><th>Amazon feed id</th><th>processing</th><th>error</th></tr>
-{% for f in feeds %}<tr><td>{{ f.id }}</td><td>{{ f.account_id }}</td><td>{{ f.feed_type }}</td><td>{{ f.state }}</td>
-<td>{{ f.message_count }}</td><td>{{ f.amazon_feed_id or '' }}</td><td>{{ f.processing_status or '' }}</td><td>{{ f.last_error or '' }}</td></tr>{% endfor %}</table>
-<h2>Amazon accounts</h2>
-<table><tr><th>account</th><th>marketplace</th><th>stores</th><th>refund on credit memo</th><th>endpoint</th></tr>
-{% for a in accounts %}<tr><td>{{ a.account_id }}</td><td>{{ a.marketplace_id }}</td><td>{{ a.store_ids|join(', ') }}</td>
-<td>{{ 'on' if a.settings.refund_on_creditmemo else 'off' }}</td><td>{{ a.credentials.endpoint }}</td></tr>{% endfor %}</table>
-</body></html>"""
-
 
 def create_app(cfg: config_mod.Config | None = None, engine: Engine | None = None) -> Flask:
     cfg = cfg or config_mod.from_env()
     app = Flask(__name__)
-    app.extensions["refund_bridge"] = {"config": cfg, "engine": engine or make_engine(cfg.database_url)}
+    engine = engine or make_engine(cfg.database_url)
+    app.extensions["refund_bridge"] = {"config": cfg, "engine": engine}
 
     app.add_url_rule("/livez", view_func=livez)
     app.add_url_rule("/readyz", view_func=readyz)
     app.add_url_rule("/", view_func=health_page)
     app.add_url_rule("/metrics", view_func=metrics)
-    app.add_url_rule("/admin/outbox/<int:outbox_id>/requeue", view_func=admin_requeue, methods=["POST"])
-    app.add_url_rule("/admin/outbox/<int:outbox_id>/resolve", view_func=admin_resolve, methods=["POST"])
+    for action, view in (("requeue", admin_requeue), ("resolve", admin_resolve)):
+        app.add_url_rule(
+            f"/admin/outbox/<int:outbox_id>/{action}", view_func=view, methods=["POST"]
+        )
     return app
 
 
@@ -143,20 +110,32 @@ def health_page() -> str:
         age = outbox_dao.oldest_pending_age_seconds(engine)
         oldest = "none" if age is None else str(timedelta(seconds=int(age)))
         worker_ok, worker_text = _worker_state()
-    return render_template_string(
-        PAGE, db_ok=db_ok, counts=sorted(counts.items()), problems=problems, recent=recent,
-        feeds=feeds, oldest=oldest, worker_ok=worker_ok, worker_text=worker_text,
+    return render_template(
+        "health.html",
+        db_ok=db_ok,
+        counts=sorted(counts.items()),
+        problems=problems,
+        recent=recent,
+        feeds=feeds,
+        oldest=oldest,
+        worker_ok=worker_ok,
+        worker_text=worker_text,
         accounts=_cfg().accounts,
     )
 
 
 def metrics() -> Response:
     registry = CollectorRegistry()
-    rows = Gauge("refund_bridge_outbox_rows", "Outbox rows by status", ["status"], registry=registry)
+    rows = Gauge(
+        "refund_bridge_outbox_rows", "Outbox rows by status", ["status"], registry=registry
+    )
     for status, n in outbox_dao.status_counts(_engine()).items():
         rows.labels(status=status).set(n)
-    oldest = Gauge("refund_bridge_outbox_oldest_pending_seconds", "Age of the oldest pending row",
-                   registry=registry)
+    oldest = Gauge(
+        "refund_bridge_outbox_oldest_pending_seconds",
+        "Age of the oldest pending row",
+        registry=registry,
+    )
     oldest.set(outbox_dao.oldest_pending_age_seconds(_engine()) or 0)
     feeds = Gauge("refund_bridge_feeds", "Feeds by state", ["state"], registry=registry)
     for state, n in feeds_dao.feed_counts(_engine()).items():
@@ -167,17 +146,21 @@ def metrics() -> Response:
 def _require_admin() -> str:
     token = _cfg().admin_token
     if token is None:
-        abort(403, "admin actions are disabled: set SIDECAR_ADMIN_TOKEN or SIDECAR_ADMIN_TOKEN_FILE")
+        abort(403, "admin actions are disabled: set SIDECAR_ADMIN_TOKEN(_FILE)")
     header = request.headers.get("Authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     if not given or not hmac.compare_digest(given.encode(), token.reveal().encode()):
         abort(401, "a valid admin bearer token is required")
-    return str(request.headers.get("X-Actor", "admin-web"))[:128]
+    return (request.headers.get("X-Actor", "").strip() or "admin-web")[:128]
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _reason() -> str:
-    body = request.get_json(silent=True) or {}
-    reason = str(body.get("reason", "")).strip()
+    reason = str(_body().get("reason", "")).strip()
     if not reason:
         abort(400, "a reason is required")
     return reason
@@ -186,18 +169,19 @@ def _reason() -> str:
 def admin_requeue(outbox_id: int) -> Response:
     actor = _require_admin()
     done = outbox_dao.requeue(_engine(), [outbox_id], actor=actor, reason=_reason())
-    return Response(json.dumps({"requeued": done}), status=200 if done else 409,
-                    mimetype="application/json")
+    return Response(
+        json.dumps({"requeued": done}), status=200 if done else 409, mimetype="application/json"
+    )
 
 
 def admin_resolve(outbox_id: int) -> Response:
     from sidecar.resolution import resolve
 
     actor = _require_admin()
-    body = request.get_json(silent=True) or {}
-    outcome = str(body.get("outcome", ""))
+    outcome = str(_body().get("outcome", ""))
     if outcome not in ("done", "requeue"):
         abort(400, "outcome must be 'done' or 'requeue'")
     ok = resolve(_engine(), outbox_id, done=outcome == "done", actor=actor, reason=_reason())
-    return Response(json.dumps({"resolved": ok}), status=200 if ok else 409,
-                    mimetype="application/json")
+    return Response(
+        json.dumps({"resolved": ok}), status=200 if ok else 409, mimetype="application/json"
+    )

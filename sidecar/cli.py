@@ -71,8 +71,10 @@ def cmd_demo(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 def _print_rows(rows: Sequence[Any]) -> None:
     for r in rows:
         msg = (r.status_message or r.last_error or "").replace("\n", " ")
-        print(f"{r.id:>8}  {r.event_type:<10} {r.entity_id:>8}  order {r.order_id:<8} "
-              f"{r.status:<16} attempts={r.attempts:<3} {r.updated_at}  {msg}")
+        print(
+            f"{r.id:>8}  {r.event_type:<10} {r.entity_id:>8}  order {r.order_id:<8} "
+            f"{r.status:<16} attempts={r.attempts:<3} {r.updated_at}  {msg}"
+        )
 
 
 def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
@@ -105,16 +107,24 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         if not args.id and not args.status:
             print("give --id or --status", file=sys.stderr)
             return 2
-        done = dao.requeue(engine, args.id or None, status=None if args.id else args.status,
-                           actor=actor, reason=args.reason)
+        done = dao.requeue(
+            engine,
+            args.id or None,
+            status=None if args.id else args.status,
+            actor=actor,
+            reason=args.reason,
+        )
         print(f"requeued {len(done)} row(s): {', '.join(map(str, done))}")
         return 0 if done else 1
     if args.outbox_cmd == "resolve":
         from sidecar.resolution import resolve
 
         ok = resolve(engine, args.id, done=args.done, actor=actor, reason=args.reason)
-        print(f"row {args.id} resolved as {'done' if args.done else 'requeued'}" if ok
-              else f"row {args.id} is not waiting for a human (needs_attention); nothing changed")
+        print(
+            f"row {args.id} resolved as {'done' if args.done else 'requeued'}"
+            if ok
+            else f"row {args.id} is not waiting for a human (needs_attention); nothing changed"
+        )
         return 0 if ok else 1
     return 2
 
@@ -125,8 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     m = sub.add_parser("migrate", help="apply sql/mysql migrations (safe to run again)")
-    m.add_argument("--demo-magento-tables", action="store_true",
-                   help="SQLite only: also create the Magento tables the sidecar touches")
+    m.add_argument(
+        "--demo-magento-tables",
+        action="store_true",
+        help="SQLite only: also create the Magento tables the sidecar touches",
+    )
     m.set_defaults(fn=cmd_migrate)
 
     w = sub.add_parser("worker", help="drain the outbox and move feeds")

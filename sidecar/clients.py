@@ -24,11 +24,18 @@ class ClientFactory:
             client = self._clients.get(account.account_id)
             if client is None:
                 if account.rate_overrides:
-                    self.limiter.set_limits(account.account_id, {
-                        op: Limit(Decimal(rate), burst)
-                        for op, (rate, burst) in account.rate_overrides.items()
-                    })
-                client = SpApiClient(account.account_id, account.credentials, self.limiter,
-                                     session=requests.Session())
+                    self.limiter.set_limits(
+                        account.account_id,
+                        {
+                            op: Limit(Decimal(rate), burst)
+                            for op, (rate, burst) in account.rate_overrides.items()
+                        },
+                    )
+                client = SpApiClient(
+                    account.account_id,
+                    account.credentials,
+                    self.limiter,
+                    session=requests.Session(),
+                )
                 self._clients[account.account_id] = client
             return client

@@ -36,7 +36,7 @@ class AmazonAccount:
 
 @dataclass(frozen=True)
 class Config:
-    database_url: str = DEFAULT_DB_URL
+    database_url: str = field(default=DEFAULT_DB_URL, repr=False)  # may hold the DB password
     accounts: tuple[AmazonAccount, ...] = ()
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     batch_size: int = 50
@@ -63,10 +63,14 @@ class Config:
         raise KeyError(account_id)
 
 
-def _secret(spec: Mapping[str, object], name: str, env: Mapping[str, str], *, required: bool) -> Secret | None:
+def _secret(
+    spec: Mapping[str, object], name: str, env: Mapping[str, str], *, required: bool
+) -> Secret | None:
     """Resolve `<name>_env` or `<name>_file`; a literal `<name>` in the file is refused."""
     if name in spec:
-        raise ConfigError(f"{name}: put secrets in the environment ({name}_env) or a file ({name}_file)")
+        raise ConfigError(
+            f"{name}: put secrets in the environment ({name}_env) or a file ({name}_file)"
+        )
     if f"{name}_env" in spec:
         var = str(spec[f"{name}_env"])
         value = env.get(var)
@@ -78,12 +82,24 @@ def _secret(spec: Mapping[str, object], name: str, env: Mapping[str, str], *, re
     if f"{name}_file" in spec:
         path = Path(str(spec[f"{name}_file"]))
         try:
-            return Secret(path.read_text(encoding="utf-8").strip())
+            value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+        if value:
+            return Secret(value)
+        if required:
+            raise ConfigError(f"{name}: file {path} is empty")
+        return None
     if required:
         raise ConfigError(f"{name}: give {name}_env or {name}_file")
     return None
+
+
+def _required_secret(spec: Mapping[str, object], name: str, env: Mapping[str, str]) -> Secret:
+    secret = _secret(spec, name, env, required=True)
+    if secret is None:  # _secret raises first; this keeps the type honest
+        raise ConfigError(f"{name} is required")
+    return secret
 
 
 def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]) -> AmazonAccount:
@@ -92,13 +108,10 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
         if region not in REGIONS:
             raise ConfigError(f"region must be one of {', '.join(REGIONS)}")
         default_endpoint, default_aws_region = REGIONS[region].endpoint, REGIONS[region].aws_region
-        client_secret = _secret(spec, "lwa_client_secret", env, required=True)
-        refresh_token = _secret(spec, "refresh_token", env, required=True)
-        assert client_secret is not None and refresh_token is not None
         credentials = AccountCredentials(
             lwa_client_id=str(spec["lwa_client_id"]),
-            lwa_client_secret=client_secret,
-            refresh_token=refresh_token,
+            lwa_client_secret=_required_secret(spec, "lwa_client_secret", env),
+            refresh_token=_required_secret(spec, "refresh_token", env),
             aws_access_key_id=_secret(spec, "aws_access_key_id", env, required=False),
             aws_secret_access_key=_secret(spec, "aws_secret_access_key", env, required=False),
             endpoint=str(spec.get("endpoint", default_endpoint)).rstrip("/"),
@@ -110,8 +123,12 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             account_id=account_id,
             refund_on_creditmemo=bool(spec.get("refund_on_creditmemo", False)),
             create_order_in_magento=bool(spec.get("create_order_in_magento", True)),
-            adjustment_fee_as_restocking_fee=bool(spec.get("adjustment_fee_as_restocking_fee", False)),
-            tax_convention=TaxConvention(str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))),
+            adjustment_fee_as_restocking_fee=bool(
+                spec.get("adjustment_fee_as_restocking_fee", False)
+            ),
+            tax_convention=TaxConvention(
+                str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))
+            ),
         )
         raw_rates = spec.get("rate_limits", {})
         rates: dict[str, tuple[str, int]] = {}
@@ -164,7 +181,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     token = env.get("SIDECAR_ADMIN_TOKEN")
     token_file = env.get("SIDECAR_ADMIN_TOKEN_FILE")
     if token_file and not token:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {token_file}: {exc.strerror}"
+            ) from None
     kwargs: dict[str, object] = {}
     if env.get("SIDECAR_WORKER_ID"):
         kwargs["worker_id"] = env["SIDECAR_WORKER_ID"]

@@ -56,20 +56,21 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 
 
 def parse_version(version: str) -> tuple[str, tuple[int, ...]]:
-    """('mariadb', (10, 11, 6)) from '10.11.6-MariaDB-0+deb12u1', ('mysql', (8, 0, 36)) else."""
+    """('mariadb', (10, 11, 6)) from '10.11.6-MariaDB-0+deb12u1', ('mysql', (8, 0, 36)) else.
+
+    MariaDB's '5.5.5-' compatibility prefix (what the handshake, and some proxies, report)
+    is dropped: '5.5.5-10.11.6-MariaDB' is 10.11.6."""
     kind = "mariadb" if "mariadb" in version.lower() else "mysql"
+    if kind == "mariadb":
+        version = version.removeprefix("5.5.5-")
     m = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
     if not m:
         raise UnsupportedServer(f"cannot read the server version from {version!r}")
     return kind, tuple(int(p) for p in m.groups())
 
 
-def check_server(engine: Engine) -> str:
-    """Refuse servers without SKIP LOCKED (MariaDB < 10.6, MySQL < 8.0.1). Returns the version."""
-    if not is_mysql(engine):
-        return "sqlite"
-    with engine.connect() as conn:
-        version = str(conn.execute(text("SELECT VERSION()")).scalar_one())
+def assert_supported(version: str) -> None:
+    """Raise UnsupportedServer for a server without SKIP LOCKED (MariaDB < 10.6, MySQL < 8.0.1)."""
     kind, parts = parse_version(version)
     minimum = MIN_MARIADB if kind == "mariadb" else MIN_MYSQL
     if parts < minimum:
@@ -78,6 +79,15 @@ def check_server(engine: Engine) -> str:
             f"{kind} {version} is too old: the outbox needs FOR UPDATE SKIP LOCKED, "
             f"available from {kind} {need}. Upgrade the database server."
         )
+
+
+def check_server(engine: Engine) -> str:
+    """Refuse servers without SKIP LOCKED (MariaDB < 10.6, MySQL < 8.0.1). Returns the version."""
+    if not is_mysql(engine):
+        return "sqlite"
+    with engine.connect() as conn:
+        version = str(conn.execute(text("SELECT VERSION()")).scalar_one())
+    assert_supported(version)
     return version
 
 

@@ -83,8 +83,11 @@ class FeedPump:
                 log.error("messages for unknown account %s wait until it is configured", account_id)
                 continue
             feed_pk = dao.plan_feed(
-                self.ctx.engine, account_id=account_id, feed_type=feed_type,
-                marketplace_id=marketplace_id, max_messages=MAX_MESSAGES_PER_FEED,
+                self.ctx.engine,
+                account_id=account_id,
+                feed_type=feed_type,
+                marketplace_id=marketplace_id,
+                max_messages=MAX_MESSAGES_PER_FEED,
                 build=functools.partial(self._build, account, feed_type),
             )
             if feed_pk is not None:
@@ -105,10 +108,14 @@ class FeedPump:
         return {(r[0], r[1], r[2]) for r in rows}
 
     @staticmethod
-    def _build(account: AmazonAccount, feed_type: str,
-               messages: Sequence[tuple[int, str]]) -> tuple[bytes, int]:
-        message_type = (MESSAGE_TYPE_ACKNOWLEDGEMENT if feed_type == FEED_TYPE_ACKNOWLEDGEMENT
-                        else MESSAGE_TYPE_ADJUSTMENT)
+    def _build(
+        account: AmazonAccount, feed_type: str, messages: Sequence[tuple[int, str]]
+    ) -> tuple[bytes, int]:
+        message_type = (
+            MESSAGE_TYPE_ACKNOWLEDGEMENT
+            if feed_type == FEED_TYPE_ACKNOWLEDGEMENT
+            else MESSAGE_TYPE_ADJUSTMENT
+        )
         builder = FeedBuilder(account.seller_id, message_type)
         used = 0
         for message_id, raw in messages:
@@ -122,16 +129,22 @@ class FeedPump:
     def run_once(self) -> list[StepResult]:
         self.plan()
         results = []
-        for row in dao.claim_feeds(self.ctx.engine, lease_seconds=self.lease_seconds,
-                                   now=self.ctx.now()):
+        for row in dao.claim_feeds(
+            self.ctx.engine, lease_seconds=self.lease_seconds, now=self.ctx.now()
+        ):
             try:
                 results.append(self.step(row))
             except Exception as exc:  # one feed's trouble never stops the others
                 log.exception("feed %s: step from %s failed", row.id, row.state)
                 with self.ctx.engine.begin() as conn:
-                    dao.advance(conn, row, release=True, last_error=f"{type(exc).__name__}: {exc}",
-                                attempts=row.attempts + 1,
-                                next_check_at=self.ctx.now() + self._backoff(row.attempts))
+                    dao.advance(
+                        conn,
+                        row,
+                        release=True,
+                        last_error=f"{type(exc).__name__}: {exc}",
+                        attempts=row.attempts + 1,
+                        next_check_at=self.ctx.now() + self._backoff(row.attempts),
+                    )
                 results.append(StepResult(row.id, row.state, f"error: {exc}", moved=False))
         return results
 
@@ -145,13 +158,15 @@ class FeedPump:
         state = row.state
         if state == "planned":
             document_id, url = client.create_feed_document(FEED_CONTENT_TYPE)
-            row = self._commit(row, state="document_created", document_id=document_id,
-                               upload_url=url)
+            row = self._commit(
+                row, state="document_created", document_id=document_id, upload_url=url
+            )
             state = row.state
         if state == "document_created":
             assert row.upload_url is not None
-            client.upload_feed_document(row.upload_url, row.content.encode("utf-8"),
-                                        FEED_CONTENT_TYPE)
+            client.upload_feed_document(
+                row.upload_url, row.content.encode("utf-8"), FEED_CONTENT_TYPE
+            )
             row = self._commit(row, state="uploaded")
             state = row.state
         if state == "uploaded":
@@ -174,15 +189,20 @@ class FeedPump:
         if wait > 0:
             # Amazon allows one feed per ~2 min after the burst; meanwhile messages batch up
             self._release(row, next_check_at=self.ctx.now() + timedelta(seconds=wait))
-            return StepResult(row.id, "uploaded", f"createFeed rate limit: {wait:.0f}s", moved=False)
+            return StepResult(
+                row.id, "uploaded", f"createFeed rate limit: {wait:.0f}s", moved=False
+            )
         started = self.ctx.now()
         row = self._commit(row, state="submitting", submit_started_at=started)
         assert row.document_id is not None
         try:
             feed_id = client.create_feed(row.feed_type, [row.marketplace_id], row.document_id)
         except OutcomeUnknown as exc:
-            self._release(row, last_error=f"createFeed outcome unknown: {exc}",
-                          next_check_at=self.ctx.now() + RECONCILE_RETRY)
+            self._release(
+                row,
+                last_error=f"createFeed outcome unknown: {exc}",
+                next_check_at=self.ctx.now() + RECONCILE_RETRY,
+            )
             return StepResult(row.id, "submitting", "outcome unknown; will reconcile", moved=False)
         except SpApiError as exc:
             if exc.status >= 500 or exc.status == 429:
@@ -190,8 +210,14 @@ class FeedPump:
             # Amazon refused createFeed outright: no feed exists, the messages wait for the next
             self._fail_unsent(row, f"createFeed refused: {exc}")
             return StepResult(row.id, "cancelled", str(exc))
-        self._release(row, state="submitted", amazon_feed_id=feed_id, submitted_at=self.ctx.now(),
-                      next_check_at=self.ctx.now(), last_error=None)
+        self._release(
+            row,
+            state="submitted",
+            amazon_feed_id=feed_id,
+            submitted_at=self.ctx.now(),
+            next_check_at=self.ctx.now(),
+            last_error=None,
+        )
         self._comment_submitted(row.id, feed_id)
         return StepResult(row.id, "submitted", feed_id)
 
@@ -202,17 +228,25 @@ class FeedPump:
 
     def _fail_unsent(self, row: dao.FeedRow, error: str) -> None:
         with self.ctx.engine.begin() as conn:
-            if dao.advance(conn, row, release=True, state="cancelled", last_error=error,
-                           finished_at=self.ctx.now()):
+            if dao.advance(
+                conn,
+                row,
+                release=True,
+                state="cancelled",
+                last_error=error,
+                finished_at=self.ctx.now(),
+            ):
                 dao.replan_messages(conn, row.id)
 
     def _comment_submitted(self, feed_pk: int, amazon_feed_id: str) -> None:
         with self.ctx.engine.begin() as conn:
             for m in dao.messages_of(conn, feed_pk):
                 decision = codec.load_decision(m.decision)
-                magento.add_comment(conn, m.magento_order_id,
-                                    f"submitted to Amazon in feed {amazon_feed_id}: "
-                                    f"{codec.describe(decision)}")
+                magento.add_comment(
+                    conn,
+                    m.magento_order_id,
+                    f"submitted to Amazon in feed {amazon_feed_id}: {codec.describe(decision)}",
+                )
 
     # ------------------------------------------------------------ reconciling
 
@@ -223,7 +257,8 @@ class FeedPump:
         with self.ctx.engine.connect() as conn:
             known = dao.known_amazon_feed_ids(conn, row.account_id)
         candidates = [
-            f for f in self._feeds_between(client, row.feed_type, started - WINDOW_SLACK, now)
+            f
+            for f in self._feeds_between(client, row.feed_type, started - WINDOW_SLACK, now)
             if f.feed_id not in known
         ]
         matching: list[AmazonFeed] = []
@@ -240,24 +275,40 @@ class FeedPump:
                 undecided = True  # cannot tell whose it is from a report
         if len(matching) == 1 and not undecided:
             feed = matching[0]
-            self._release(row, state="submitted", amazon_feed_id=feed.feed_id, submitted_at=now,
-                          next_check_at=now, last_error="reconciled with getFeeds")
+            self._release(
+                row,
+                state="submitted",
+                amazon_feed_id=feed.feed_id,
+                submitted_at=now,
+                next_check_at=now,
+                last_error="reconciled with getFeeds",
+            )
             self._comment_submitted(row.id, feed.feed_id)
             return StepResult(row.id, "submitted", f"reconciled: {feed.feed_id}")
         if not candidates and now - started >= RECONCILE_GRACE:
             # No feed of this type was created since we tried: createFeed never reached Amazon.
-            self._release(row, state="uploaded", next_check_at=now,
-                          last_error="createFeed did not reach Amazon (getFeeds shows no feed)")
+            self._release(
+                row,
+                state="uploaded",
+                next_check_at=now,
+                last_error="createFeed did not reach Amazon (getFeeds shows no feed)",
+            )
             return StepResult(row.id, "uploaded", "not created; will submit again")
         if now - started < RECONCILE_GIVE_UP:
             self._release(row, next_check_at=now + RECONCILE_RETRY)
-            return StepResult(row.id, "submitting", f"{len(candidates)} candidate feed(s); waiting", moved=False)
-        return self._park_unknown(row, f"createFeed at {started:%Y-%m-%d %H:%M:%S} UTC had no answer "
-                                       f"and getFeeds shows {len(candidates)} feed(s) that cannot be "
-                                       "told apart")
+            return StepResult(
+                row.id, "submitting", f"{len(candidates)} candidate feed(s); waiting", moved=False
+            )
+        return self._park_unknown(
+            row,
+            f"createFeed at {started:%Y-%m-%d %H:%M:%S} UTC had no answer "
+            f"and getFeeds shows {len(candidates)} feed(s) that cannot be "
+            "told apart",
+        )
 
-    def _feeds_between(self, client: SpApiClient, feed_type: str, since: datetime,
-                       until: datetime) -> list[AmazonFeed]:
+    def _feeds_between(
+        self, client: SpApiClient, feed_type: str, since: datetime, until: datetime
+    ) -> list[AmazonFeed]:
         found: list[AmazonFeed] = []
         token: str | None = None
         while True:
@@ -275,8 +326,9 @@ class FeedPump:
 
     def _park_unknown(self, row: dao.FeedRow, why: str) -> StepResult:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance(conn, row, release=True, state="unknown", last_error=why,
-                               finished_at=self.ctx.now()):
+            if not dao.advance(
+                conn, row, release=True, state="unknown", last_error=why, finished_at=self.ctx.now()
+            ):
                 raise LeaseLost(f"feed {row.id}: lease lost")
             self._settle_unprocessed(conn, row, why)
         return StepResult(row.id, "unknown", why)
@@ -291,16 +343,20 @@ class FeedPump:
                 from sqlalchemy import update
 
                 from sidecar.tables import feed_message
-                conn.execute(update(feed_message).where(feed_message.c.id == m.id)
-                             .values(feed_pk=None, message_id=None))
+
+                conn.execute(
+                    update(feed_message)
+                    .where(feed_message.c.id == m.id)
+                    .values(feed_pk=None, message_id=None)
+                )
                 continue
             dao.set_message_result(conn, m.id, "unknown", message=why)
             instruction = (
                 f"UNKNOWN OUTCOME: Amazon may or may not have refunded {decision.total} "
                 f"{decision.currency} on {decision.amazon_order_id} ({why}). Check the order in "
                 "Seller Central. If the refund is there: `sidecar outbox resolve "
-                f"{m.outbox_id} --done --reason ...`; if not: `sidecar outbox resolve {m.outbox_id} "
-                "--requeue --reason ...`. It is never re-sent automatically."
+                f"{m.outbox_id} --done --reason ...`; if not: `sidecar outbox resolve "
+                f"{m.outbox_id} --requeue --reason ...`. It is never re-sent automatically."
             )
             dao.finish_submitted(conn, m.outbox_id, "needs_attention", instruction)
             magento.record(conn, m.magento_order_id, instruction, magento.FAILED)
@@ -313,35 +369,63 @@ class FeedPump:
         now = self.ctx.now()
         status = feed.processing_status
         if status in ("IN_QUEUE", "IN_PROGRESS"):
-            self._release(row, processing_status=status,
-                          next_check_at=now + timedelta(seconds=self.ctx.config.feed_poll_seconds))
+            self._release(
+                row,
+                processing_status=status,
+                next_check_at=now + timedelta(seconds=self.ctx.config.feed_poll_seconds),
+            )
             return StepResult(row.id, "submitted", status, moved=False)
         if status == "CANCELLED":
             # Amazon did not process any of it: every message waits for the next feed
             with self.ctx.engine.begin() as conn:
-                if dao.advance(conn, row, release=True, state="cancelled",
-                               processing_status=status, finished_at=now):
+                if dao.advance(
+                    conn,
+                    row,
+                    release=True,
+                    state="cancelled",
+                    processing_status=status,
+                    finished_at=now,
+                ):
                     dao.replan_messages(conn, row.id)
             return StepResult(row.id, "cancelled")
         if status == "FATAL":
-            why = f"Amazon feed {row.amazon_feed_id} ended FATAL (some, none or all may have applied)"
+            why = (
+                f"Amazon feed {row.amazon_feed_id} ended FATAL (some, none or all may have applied)"
+            )
             with self.ctx.engine.begin() as conn:
-                if not dao.advance(conn, row, release=True, state="fatal", processing_status=status,
-                                   finished_at=now, last_error=why):
+                if not dao.advance(
+                    conn,
+                    row,
+                    release=True,
+                    state="fatal",
+                    processing_status=status,
+                    finished_at=now,
+                    last_error=why,
+                ):
                     raise LeaseLost(f"feed {row.id}: lease lost")
                 self._settle_unprocessed(conn, row, why)
             return StepResult(row.id, "fatal", why)
         if status != "DONE" or not feed.result_feed_document_id:
-            self._release(row, processing_status=status,
-                          next_check_at=now + timedelta(seconds=self.ctx.config.feed_poll_seconds))
+            self._release(
+                row,
+                processing_status=status,
+                next_check_at=now + timedelta(seconds=self.ctx.config.feed_poll_seconds),
+            )
             return StepResult(row.id, "submitted", f"unexpected status {status}", moved=False)
         url, compression = client.get_feed_document(feed.result_feed_document_id)
         report = parse_processing_report(client.download(url), compression_algorithm=compression)
         with self.ctx.engine.begin() as conn:
             messages = dao.messages_of(conn, row.id)
             outcomes = message_outcomes(report, [m.message_id or 0 for m in messages])
-            if not dao.advance(conn, row, release=True, state="done", processing_status=status,
-                               result_document_id=feed.result_feed_document_id, finished_at=now):
+            if not dao.advance(
+                conn,
+                row,
+                release=True,
+                state="done",
+                processing_status=status,
+                result_document_id=feed.result_feed_document_id,
+                finished_at=now,
+            ):
                 raise LeaseLost(f"feed {row.id}: lease lost")
             accepted = 0
             for m in messages:
@@ -350,8 +434,9 @@ class FeedPump:
                 accepted += result is None
         return StepResult(row.id, "done", f"{accepted}/{len(messages)} accepted")
 
-    def _apply_result(self, conn: Connection, row: dao.FeedRow, m: dao.MessageRow,
-                      result: MessageResult | None) -> None:
+    def _apply_result(
+        self, conn: Connection, row: dao.FeedRow, m: dao.MessageRow, result: MessageResult | None
+    ) -> None:
         decision = codec.load_decision(m.decision)
         what = codec.describe(decision)
         if result is None:
@@ -365,8 +450,10 @@ class FeedPump:
         code, description = str(result.message_code), result.description
         dao.set_message_result(conn, m.id, "rejected", code=code, message=description)
         amazon_orders.settle_ledger(conn, m.id, "rejected")
-        text = (f"Amazon rejected (feed {row.amazon_feed_id}, code {code}): {description} "
-                f"-- was: {what}")
+        text = (
+            f"Amazon rejected (feed {row.amazon_feed_id}, code {code}): {description} "
+            f"-- was: {what}"
+        )
         dao.finish_submitted(conn, m.outbox_id, "rejected", text)
         magento.record(conn, m.magento_order_id, text, magento.FAILED)
 

@@ -59,7 +59,9 @@ def split_statements(sql: str) -> list[str]:
 def _applied(conn: Connection) -> dict[str, str]:
     if not inspect(conn).has_table(tables.schema_migration.name):
         return {}
-    rows = conn.execute(select(tables.schema_migration.c.version, tables.schema_migration.c.checksum))
+    rows = conn.execute(
+        select(tables.schema_migration.c.version, tables.schema_migration.c.checksum)
+    )
     return {r.version: r.checksum for r in rows}
 
 

@@ -99,7 +99,9 @@ class EventHandler:
                 refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id)
                 if refreshed is None:
                     return self._finish(
-                        row, memo.order.entity_id, "rejected",
+                        row,
+                        memo.order.entity_id,
+                        "rejected",
                         f"Amazon has no order {amazon_id} for account {account.account_id}; "
                         f"credit memo {memo.increment_id} was not sent",
                         magento.FAILED,
@@ -144,17 +146,33 @@ class EventHandler:
                 )
         return Handled(message)
 
-    def _queue(self, conn: Connection, row: outbox_dao.OutboxRow, memo: CreditMemo,
-               account: AmazonAccount, decision: Cancel | Refund) -> None:
-        feed_type = FEED_TYPE_ACKNOWLEDGEMENT if isinstance(decision, Cancel) else FEED_TYPE_ADJUSTMENT
+    def _queue(
+        self,
+        conn: Connection,
+        row: outbox_dao.OutboxRow,
+        memo: CreditMemo,
+        account: AmazonAccount,
+        decision: Cancel | Refund,
+    ) -> None:
+        feed_type = (
+            FEED_TYPE_ACKNOWLEDGEMENT if isinstance(decision, Cancel) else FEED_TYPE_ADJUSTMENT
+        )
         message_pk = feeds.add_message(
-            conn, outbox_id=row.id, account_id=account.account_id,
-            marketplace_id=account.marketplace_id, feed_type=feed_type,
-            amazon_order_id=decision.amazon_order_id, magento_order_id=memo.order.entity_id,
+            conn,
+            outbox_id=row.id,
+            account_id=account.account_id,
+            marketplace_id=account.marketplace_id,
+            feed_type=feed_type,
+            amazon_order_id=decision.amazon_order_id,
+            magento_order_id=memo.order.entity_id,
             decision_json=codec.dump_decision(decision),
         )
         amazon_orders.add_ledger(
-            conn, decision, creditmemo_id=memo.entity_id, outbox_id=row.id, feed_message_id=message_pk
+            conn,
+            decision,
+            creditmemo_id=memo.entity_id,
+            outbox_id=row.id,
+            feed_message_id=message_pk,
         )
 
     @staticmethod
@@ -175,8 +193,9 @@ class EventHandler:
 
     # ------------------------------------------------------------ Amazon order
 
-    def refresh_order(self, account: AmazonAccount, amazon_id: str,
-                      magento_order_id: int | None) -> AmazonOrderState | None:
+    def refresh_order(
+        self, account: AmazonAccount, amazon_id: str, magento_order_id: int | None
+    ) -> AmazonOrderState | None:
         """getOrder and store it. None when Amazon does not know the order."""
         fetched_at = self.ctx.now()  # before the call: the state is at least this fresh
         try:
@@ -188,7 +207,9 @@ class EventHandler:
         state = order_state_from_api(doc, account.account_id, fetched_at)
         with self.ctx.engine.begin() as conn:
             amazon_orders.save_state(
-                conn, state, magento_order_id=magento_order_id,
+                conn,
+                state,
+                magento_order_id=magento_order_id,
                 raw=json.dumps(doc, default=str, ensure_ascii=False),
             )
         return state
@@ -201,28 +222,47 @@ class EventHandler:
         amazon_id = shipment.order.ext_order_id or ""
         order_id = shipment.order.entity_id
         if account is None or not AMAZON_ORDER_ID.fullmatch(amazon_id):
-            return self._finish(row, order_id, "skipped",
-                                f"shipment {shipment.increment_id}: not an Amazon order", None,
-                                comment=False)
+            return self._finish(
+                row,
+                order_id,
+                "skipped",
+                f"shipment {shipment.increment_id}: not an Amazon order",
+                None,
+                comment=False,
+            )
         with ctx.engine.connect() as conn:
             state = amazon_orders.load_state(conn, amazon_id)
         if state is None or not self._maps(shipment, state):
             state = self.refresh_order(account, amazon_id, order_id)
         if state is None:
-            return self._finish(row, order_id, "rejected",
-                                f"shipment {shipment.increment_id}: Amazon has no order {amazon_id}",
-                                None)
+            return self._finish(
+                row,
+                order_id,
+                "rejected",
+                f"shipment {shipment.increment_id}: Amazon has no order {amazon_id}",
+                None,
+            )
         if state.fulfillment_channel == FulfillmentChannel.AFN:
-            return self._finish(row, order_id, "skipped",
-                                f"shipment {shipment.increment_id}: {amazon_id} is fulfilled by "
-                                "Amazon (FBA); Amazon confirms its own shipments", None)
+            return self._finish(
+                row,
+                order_id,
+                "skipped",
+                f"shipment {shipment.increment_id}: {amazon_id} is fulfilled by "
+                "Amazon (FBA); Amazon confirms its own shipments",
+                None,
+            )
         items = []
         for item in shipment.items:
             code = self._amazon_item(item.ext_order_item_id, item.sku, state)
             if code is None:
-                return self._finish(row, order_id, "rejected",
-                                    f"shipment {shipment.increment_id}: SKU {item.sku!r} is not on "
-                                    f"Amazon order {amazon_id}", None)
+                return self._finish(
+                    row,
+                    order_id,
+                    "rejected",
+                    f"shipment {shipment.increment_id}: SKU {item.sku!r} is not on "
+                    f"Amazon order {amazon_id}",
+                    None,
+                )
             items.append({"orderItemId": code, "quantity": int(item.qty)})
         track = shipment.tracks[0] if shipment.tracks else None
         carrier = CARRIERS.get(track.carrier_code.lower(), "Other") if track else "Other"
@@ -242,17 +282,26 @@ class EventHandler:
             )
         except SpApiError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:
-                return self._finish(row, order_id, "rejected",
-                                    f"shipment {shipment.increment_id}: Amazon refused the shipment "
-                                    f"confirmation: {exc}", None)
+                return self._finish(
+                    row,
+                    order_id,
+                    "rejected",
+                    f"shipment {shipment.increment_id}: Amazon refused the shipment "
+                    f"confirmation: {exc}",
+                    None,
+                )
             raise
         units = sum(i["quantity"] for i in items)  # type: ignore[misc]
-        message = (f"shipment {shipment.increment_id} confirmed to Amazon: {units} unit(s)"
-                   + (f", {carrier} {track.track_number}" if track else ""))
+        message = f"shipment {shipment.increment_id} confirmed to Amazon: {units} unit(s)" + (
+            f", {carrier} {track.track_number}" if track else ""
+        )
         with ctx.engine.begin() as conn:
             # the next credit memo must re-read the shipped quantities from Amazon
-            conn.execute(update(amazon_order).where(amazon_order.c.amazon_order_id == amazon_id)
-                         .values(fetched_at=STALE))
+            conn.execute(
+                update(amazon_order)
+                .where(amazon_order.c.amazon_order_id == amazon_id)
+                .values(fetched_at=STALE)
+            )
         return self._finish(row, order_id, "done", message, None)
 
     def _maps(self, shipment: Shipment, state: AmazonOrderState) -> bool:
@@ -260,9 +309,9 @@ class EventHandler:
 
     @staticmethod
     def _amazon_item(ext_id: str | None, sku: str, state: AmazonOrderState) -> str | None:
-        if ext_id and AMAZON_ITEM_CODE.fullmatch(ext_id):
-            if any(i.order_item_id == ext_id for i in state.items):
-                return ext_id
+        known = {i.order_item_id for i in state.items}
+        if ext_id and AMAZON_ITEM_CODE.fullmatch(ext_id) and ext_id in known:
+            return ext_id
         for item in state.items:
             if item.seller_sku == sku:
                 return item.order_item_id
@@ -270,8 +319,16 @@ class EventHandler:
 
     # ------------------------------------------------------------------ common
 
-    def _finish(self, row: outbox_dao.OutboxRow, order_id: int, status: str, message: str,
-                order_status: str | None, *, comment: bool = True) -> Outcome:
+    def _finish(
+        self,
+        row: outbox_dao.OutboxRow,
+        order_id: int,
+        status: str,
+        message: str,
+        order_status: str | None,
+        *,
+        comment: bool = True,
+    ) -> Outcome:
         with self.ctx.engine.begin() as conn:
             if not outbox_dao.complete_in(conn, row, status, message):
                 conn.rollback()

@@ -31,8 +31,10 @@ metadata = MetaData()
 magento_metadata = MetaData()
 
 # BIGINT UNSIGNED on MySQL, INTEGER on SQLite (so AUTOINCREMENT works there)
-Id = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb").with_variant(
-    Integer(), "sqlite"
+Id = (
+    BigInteger()
+    .with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+    .with_variant(Integer(), "sqlite")
 )
 UInt = Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
 # Sidecar-owned times: DATETIME(6), naive UTC (the engine pins the session to +00:00)

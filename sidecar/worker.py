@@ -22,13 +22,20 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, cfg: Config, engine: Engine, *, clients: ClientFactory | None = None,
-                 now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        engine: Engine,
+        *,
+        clients: ClientFactory | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.cfg = cfg
         self.engine = engine
         clients = clients or ClientFactory(engine)
-        self.ctx = Context(engine=engine, config=cfg, client_for=clients,
-                           limiter=clients.limiter, now=now)
+        self.ctx = Context(
+            engine=engine, config=cfg, client_for=clients, limiter=clients.limiter, now=now
+        )
         self.handler = EventHandler(self.ctx)
         self.pump = FeedPump(self.ctx, lease_seconds=cfg.lease_seconds)
         self.started_at = utcnow()
@@ -36,19 +43,26 @@ class Worker:
 
     def cycle(self) -> int:
         """One pass; returns how much work it did (0 = idle)."""
-        reaped = outbox_dao.reap_expired(self.engine, self.ctx.now(),
-                                         max_attempts=self.cfg.max_attempts)
-        processed = outbox_runner.run_once(self.engine, self.cfg.worker_id, self.handler, self.cfg,
-                                           clock=self.ctx.now)
+        reaped = outbox_dao.reap_expired(
+            self.engine, self.ctx.now(), max_attempts=self.cfg.max_attempts
+        )
+        processed = outbox_runner.run_once(
+            self.engine, self.cfg.worker_id, self.handler, self.cfg, clock=self.ctx.now
+        )
         self.rows_processed += processed
         steps = self.pump.run_once()
         moved = sum(1 for s in steps if s.moved)
-        workers_dao.beat(self.engine, self.cfg.worker_id, rows_processed=self.rows_processed,
-                         started_at=self.started_at)
+        workers_dao.beat(
+            self.engine,
+            self.cfg.worker_id,
+            rows_processed=self.rows_processed,
+            started_at=self.started_at,
+        )
         return reaped + processed + moved
 
-    def run(self, *, once: bool = False, stop: threading.Event | None = None,
-            max_cycles: int = 10_000) -> None:
+    def run(
+        self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
+    ) -> None:
         stop = stop or threading.Event()
         cycles = 0
         while not stop.is_set():

@@ -45,8 +45,13 @@ def mariadb_server_url() -> Iterator[str]:
 def _raw_connect(server_url: str, database: str | None = None) -> pymysql.Connection:
     u = make_url(server_url)
     return pymysql.connect(
-        host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-        password=u.password or "", database=database, charset="utf8mb4", autocommit=True,
+        host=u.host or "127.0.0.1",
+        port=u.port or 3306,
+        user=u.username or "root",
+        password=u.password or "",
+        database=database,
+        charset="utf8mb4",
+        autocommit=True,
     )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, Required, TypedDict
 
 import pytest
 from lxml import etree
@@ -23,6 +25,47 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
 TEXT_TYPES = {"text", "mediumtext", "longtext"}
+
+
+class Column(TypedDict, total=False):
+    type: Required[str]
+    nullable: Required[bool]
+    default: Required[str | None]
+    comment: Required[str | None]
+    unsigned: bool
+    identity: bool
+    length: int
+    precision: int
+    scale: int
+    on_update: bool
+
+
+class Index(TypedDict):
+    columns: list[str]
+    type: str
+
+
+class Table(TypedDict):
+    name: str
+    columns: dict[str, Column]
+    primary: list[str] | None
+    unique: dict[str, list[str]]
+    index: dict[str, Index]
+    engine: str | None
+    charset: str | None
+    collation: str | None
+    comment: str | None
+
+
+class XmlTable(Table):
+    resource: str
+    foreign: list[str]
+
+
+ComparedKey = Literal["name", "primary", "unique", "index", "engine", "charset", "collation", "comment"]
+COMPARED_KEYS: tuple[ComparedKey, ...] = (
+    "name", "primary", "unique", "index", "engine", "charset", "collation", "comment",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,7 +163,17 @@ COLUMN_RE = re.compile(
 )
 
 
-def parse_sql(sql: str) -> dict:
+def _match(match: re.Match[str] | None, part: str) -> re.Match[str]:
+    assert match, f"cannot parse: {part}"
+    return match
+
+
+def _table_option(options: str, pattern: str) -> str | None:
+    om = re.search(pattern, options, re.I)
+    return om.group(1) if om else None
+
+
+def parse_sql(sql: str) -> Table:
     sql = _strip_sql_comments(sql)
     m = re.search(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(`?\w+`?)\s*\(", sql, re.I)
     assert m, "no CREATE TABLE found"
@@ -134,7 +187,7 @@ def parse_sql(sql: str) -> dict:
         i += 1
     body, options = sql[m.end() : i - 1], sql[i:].split(";", 1)[0]
 
-    table = {
+    table: Table = {
         "name": name,
         "columns": {},
         "primary": None,
@@ -148,12 +201,12 @@ def parse_sql(sql: str) -> dict:
     for part in _split_top_level(body):
         upper = part.upper()
         if upper.startswith("PRIMARY KEY"):
-            table["primary"] = _cols(re.search(r"\((.*)\)", part).group(1))
+            table["primary"] = _cols(_match(re.search(r"\((.*)\)", part), part).group(1))
         elif upper.startswith(("UNIQUE KEY", "UNIQUE INDEX", "UNIQUE")):
-            km = re.match(r"UNIQUE(?:\s+(?:KEY|INDEX))?\s+(`?\w+`?)\s*\((.*)\)", part, re.I | re.S)
+            km = _match(re.match(r"UNIQUE(?:\s+(?:KEY|INDEX))?\s+(`?\w+`?)\s*\((.*)\)", part, re.I | re.S), part)
             table["unique"][_unquote(km.group(1))] = _cols(km.group(2))
         elif upper.startswith(("KEY", "INDEX")):
-            km = re.match(r"(?:KEY|INDEX)\s+(`?\w+`?)\s*\((.*)\)(.*)$", part, re.I | re.S)
+            km = _match(re.match(r"(?:KEY|INDEX)\s+(`?\w+`?)\s*\((.*)\)(.*)$", part, re.I | re.S), part)
             using = re.search(r"USING\s+(\w+)", km.group(3), re.I)
             table["index"][_unquote(km.group(1))] = {
                 "columns": _cols(km.group(2)),
@@ -162,30 +215,28 @@ def parse_sql(sql: str) -> dict:
         elif upper.startswith(("CONSTRAINT", "FOREIGN KEY", "FULLTEXT", "SPATIAL", "CHECK")):
             raise AssertionError(f"parity test does not handle: {part}")
         else:
-            table["columns"][_unquote(COLUMN_RE.match(part).group("name"))] = _parse_sql_column(part)
+            table["columns"][_unquote(_match(COLUMN_RE.match(part), part).group("name"))] = _parse_sql_column(part)
 
-    for key, pattern in {
-        "engine": r"ENGINE\s*=\s*(\w+)",
-        "charset": r"(?:DEFAULT\s+)?(?:CHARSET|CHARACTER\s+SET)\s*=?\s*(\w+)",
-        "collation": r"COLLATE\s*=?\s*(\w+)",
-        "comment": r"COMMENT\s*=?\s*(" + STRING_RE + ")",
-    }.items():
-        om = re.search(pattern, options, re.I)
-        if om:
-            value = _unquote(om.group(1)) if key == "comment" else om.group(1).lower()
-            table[key] = value
+    engine = _table_option(options, r"ENGINE\s*=\s*(\w+)")
+    charset = _table_option(options, r"(?:DEFAULT\s+)?(?:CHARSET|CHARACTER\s+SET)\s*=?\s*(\w+)")
+    collation = _table_option(options, r"COLLATE\s*=?\s*(\w+)")
+    comment = _table_option(options, r"COMMENT\s*=?\s*(" + STRING_RE + ")")
+    table["engine"] = engine.lower() if engine is not None else None
+    table["charset"] = charset.lower() if charset is not None else None
+    table["collation"] = collation.lower() if collation is not None else None
+    table["comment"] = _unquote(comment) if comment is not None else None
     return table
 
 
-def _parse_sql_column(part: str) -> dict:
-    m = COLUMN_RE.match(part)
+def _parse_sql_column(part: str) -> Column:
+    m = _match(COLUMN_RE.match(part), part)
     ctype = m.group("type").lower()
     args = m.group("args")
     rest = m.group("rest")
     comment = re.search(r"\bCOMMENT\s+(" + STRING_RE + ")", rest, re.I)
     rest_wo_comment = rest[: comment.start()] + rest[comment.end() :] if comment else rest
     default = re.search(r"\bDEFAULT\s+(" + STRING_RE + r"|[\w.()+-]+)", rest_wo_comment, re.I)
-    default_value = None
+    default_value: str | None = None
     if default:
         raw = default.group(1)
         if raw.upper() == "NULL":
@@ -196,7 +247,7 @@ def _parse_sql_column(part: str) -> dict:
             default_value = "CURRENT_TIMESTAMP"
         else:
             default_value = raw
-    col = {
+    col: Column = {
         "type": ctype,
         "nullable": not re.search(r"\bNOT\s+NULL\b", rest_wo_comment, re.I),
         "default": default_value,
@@ -223,11 +274,24 @@ def _bool(value: str | None, default: bool) -> bool:
     return default if value is None else value.strip().lower() in ("true", "1")
 
 
-def parse_xml_table(root: etree._Element, name: str = TABLE) -> dict:
+def _attr(el: etree._Element, key: str) -> str:
+    """An attribute the db_schema.xml schema requires (name, xsi:type, referenceId)."""
+    value = el.get(key)
+    assert value is not None, f"<{el.tag}> lacks {key}"
+    return value
+
+
+def _find(el: etree._Element, path: str) -> etree._Element:
+    found = el.find(path)
+    assert found is not None, f"nothing matches {path}"
+    return found
+
+
+def parse_xml_table(root: etree._Element, name: str = TABLE) -> XmlTable:
     tables = root.findall(f"table[@name='{name}']")
     assert len(tables) == 1, f"expected exactly one <table name='{name}'>"
     t = tables[0]
-    table = {
+    table: XmlTable = {
         "name": name,
         "resource": t.get("resource", "default"),
         "columns": {},
@@ -241,11 +305,12 @@ def parse_xml_table(root: etree._Element, name: str = TABLE) -> dict:
         "foreign": [],
     }
     for c in t.findall("column"):
-        ctype = c.get(XSI_TYPE)
-        col = {
+        ctype = _attr(c, XSI_TYPE)
+        default = c.get("default")
+        col: Column = {
             "type": ctype,
             "nullable": _bool(c.get("nullable"), True),
-            "default": c.get("default"),
+            "default": default,
             "comment": c.get("comment"),
         }
         if ctype in INT_TYPES:
@@ -259,31 +324,32 @@ def parse_xml_table(root: etree._Element, name: str = TABLE) -> dict:
             col["unsigned"] = _bool(c.get("unsigned"), False)
         if ctype in ("timestamp", "datetime"):
             col["on_update"] = _bool(c.get("on_update"), False)
-            if col["default"] is not None and col["default"].upper() in ("CURRENT_TIMESTAMP", "NOW()"):
+            if default is not None and default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
                 col["default"] = "CURRENT_TIMESTAMP"
-        assert c.get("name") not in table["columns"], f"duplicate column {c.get('name')}"
-        table["columns"][c.get("name")] = col
+        col_name = _attr(c, "name")
+        assert col_name not in table["columns"], f"duplicate column {col_name}"
+        table["columns"][col_name] = col
     for con in t.findall("constraint"):
         kind = con.get(XSI_TYPE)
-        cols = [x.get("name") for x in con.findall("column")]
+        cols = [_attr(x, "name") for x in con.findall("column")]
         if kind == "primary":
             assert con.get("referenceId") == "PRIMARY"
             table["primary"] = cols
         elif kind == "unique":
-            table["unique"][con.get("referenceId")] = cols
+            table["unique"][_attr(con, "referenceId")] = cols
         else:
-            table["foreign"].append(con.get("referenceId"))
+            table["foreign"].append(_attr(con, "referenceId"))
     for idx in t.findall("index"):
-        table["index"][idx.get("referenceId")] = {
-            "columns": [x.get("name") for x in idx.findall("column")],
+        table["index"][_attr(idx, "referenceId")] = {
+            "columns": [_attr(x, "name") for x in idx.findall("column")],
             "type": (idx.get("indexType") or "btree").lower(),
         }
     return table
 
 
-def differences(sql_table: dict, xml_table: dict) -> list[str]:
+def differences(sql_table: Table, xml_table: XmlTable) -> list[str]:
     diffs = []
-    for key in ("name", "primary", "unique", "index", "engine", "charset", "collation", "comment"):
+    for key in COMPARED_KEYS:
         if sql_table[key] != xml_table[key]:
             diffs.append(f"{key}: sql={sql_table[key]!r} xml={xml_table[key]!r}")
     if list(sql_table["columns"]) != list(xml_table["columns"]):
@@ -300,7 +366,7 @@ def differences(sql_table: dict, xml_table: dict) -> list[str]:
 # tests
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sql_table() -> dict:
+def sql_table() -> Table:
     return parse_sql(SQL_FILE.read_text(encoding="utf-8"))
 
 
@@ -310,11 +376,11 @@ def xml_root() -> etree._Element:
 
 
 @pytest.fixture(scope="module")
-def xml_table(xml_root) -> dict:
+def xml_table(xml_root: etree._Element) -> XmlTable:
     return parse_xml_table(xml_root)
 
 
-def test_sql_parser_sees_the_whole_table(sql_table):
+def test_sql_parser_sees_the_whole_table(sql_table: Table) -> None:
     assert sql_table["name"] == TABLE
     assert len(sql_table["columns"]) == 15
     assert sql_table["columns"]["id"] == {
@@ -331,25 +397,25 @@ def test_sql_parser_sees_the_whole_table(sql_table):
     assert sql_table["engine"] == "innodb" and sql_table["charset"] == "utf8mb4"
 
 
-def test_only_the_outbox_table_is_declared(xml_root):
+def test_only_the_outbox_table_is_declared(xml_root: etree._Element) -> None:
     assert [t.get("name") for t in xml_root.findall("table")] == [TABLE]
 
 
-def test_table_lives_on_the_sales_connection(xml_table):
+def test_table_lives_on_the_sales_connection(xml_table: XmlTable) -> None:
     # The module inserts through ResourceConnection::getConnection('sales'), the credit memo's own.
     assert xml_table["resource"] == "sales"
 
 
-def test_db_schema_xml_matches_sql(sql_table, xml_table):
+def test_db_schema_xml_matches_sql(sql_table: Table, xml_table: XmlTable) -> None:
     assert differences(sql_table, xml_table) == []
 
 
-def test_columns_match_one_by_one(sql_table, xml_table):
+def test_columns_match_one_by_one(sql_table: Table, xml_table: XmlTable) -> None:
     for name, col in sql_table["columns"].items():
         assert xml_table["columns"].get(name) == col, name
 
 
-def test_whitelist_lists_exactly_the_declared_schema(sql_table):
+def test_whitelist_lists_exactly_the_declared_schema(sql_table: Table) -> None:
     whitelist = json.loads(WHITELIST_FILE.read_text(encoding="utf-8"))
     assert list(whitelist) == [TABLE]
     entry = whitelist[TABLE]
@@ -359,26 +425,26 @@ def test_whitelist_lists_exactly_the_declared_schema(sql_table):
     assert entry.get("constraint", {}) == {"PRIMARY": True, **{name: True for name in sql_table["unique"]}}
 
 
-MUTATIONS = {
-    "type": lambda t: t.find("column[@name='payload']").set(XSI_TYPE, "text"),
-    "length": lambda t: t.find("column[@name='event_type']").set("length", "64"),
-    "unsigned": lambda t: t.find("column[@name='attempts']").set("unsigned", "false"),
-    "nullable": lambda t: t.find("column[@name='lease_owner']").set("nullable", "false"),
-    "default": lambda t: t.find("column[@name='status']").set("default", "new"),
-    "identity": lambda t: t.find("column[@name='id']").set("identity", "false"),
-    "on_update": lambda t: t.find("column[@name='available_at']").set("on_update", "true"),
-    "comment": lambda t: t.find("column[@name='order_id']").set("comment", "Order"),
-    "dropped column": lambda t: t.remove(t.find("column[@name='last_error']")),
-    "unique columns": lambda t: t.find("constraint[@referenceId='REFUND_BRIDGE_OUTBOX_EVENT_TYPE_ENTITY_ID']").remove(
-        t.find("constraint[@referenceId='REFUND_BRIDGE_OUTBOX_EVENT_TYPE_ENTITY_ID']/column[@name='entity_id']")
+MUTATIONS: dict[str, Callable[[etree._Element], None]] = {
+    "type": lambda t: _find(t, "column[@name='payload']").set(XSI_TYPE, "text"),
+    "length": lambda t: _find(t, "column[@name='event_type']").set("length", "64"),
+    "unsigned": lambda t: _find(t, "column[@name='attempts']").set("unsigned", "false"),
+    "nullable": lambda t: _find(t, "column[@name='lease_owner']").set("nullable", "false"),
+    "default": lambda t: _find(t, "column[@name='status']").set("default", "new"),
+    "identity": lambda t: _find(t, "column[@name='id']").set("identity", "false"),
+    "on_update": lambda t: _find(t, "column[@name='available_at']").set("on_update", "true"),
+    "comment": lambda t: _find(t, "column[@name='order_id']").set("comment", "Order"),
+    "dropped column": lambda t: t.remove(_find(t, "column[@name='last_error']")),
+    "unique columns": lambda t: _find(t, "constraint[@referenceId='REFUND_BRIDGE_OUTBOX_EVENT_TYPE_ENTITY_ID']").remove(
+        _find(t, "constraint[@referenceId='REFUND_BRIDGE_OUTBOX_EVENT_TYPE_ENTITY_ID']/column[@name='entity_id']")
     ),
-    "index name": lambda t: t.find("index[@referenceId='REFUND_BRIDGE_OUTBOX_ORDER_ID']").set("referenceId", "X"),
+    "index name": lambda t: _find(t, "index[@referenceId='REFUND_BRIDGE_OUTBOX_ORDER_ID']").set("referenceId", "X"),
     "table comment": lambda t: t.set("comment", "outbox"),
 }
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_comparison_detects_a_drift(mutation, sql_table, xml_root):
+def test_comparison_detects_a_drift(mutation: str, sql_table: Table, xml_root: etree._Element) -> None:
     root = copy.deepcopy(xml_root)
-    MUTATIONS[mutation](root.find(f"table[@name='{TABLE}']"))
+    MUTATIONS[mutation](_find(root, f"table[@name='{TABLE}']"))
     assert differences(sql_table, parse_xml_table(root)) != []

@@ -18,7 +18,7 @@ from sidecar.domain import (
     Refund,
     RefundLedger,
 )
-from sidecar.tables import amazon_order, amazon_order_item, feed_message, ledger
+from sidecar.tables import amazon_order, amazon_order_item, ledger
 
 # ledger component for a cancellation line (no money moves: it only counts units)
 CANCEL_COMPONENT = "Cancel"
@@ -64,7 +64,9 @@ def save_state(
             )
         )
     conn.execute(
-        delete(amazon_order_item).where(amazon_order_item.c.amazon_order_id == state.amazon_order_id)
+        delete(amazon_order_item).where(
+            amazon_order_item.c.amazon_order_id == state.amazon_order_id
+        )
     )
     if state.items:
         conn.execute(
@@ -94,7 +96,9 @@ def save_state(
         )
 
 
-def load_state(conn: Connection, amazon_order_id: str, *, lock: bool = False) -> AmazonOrderState | None:
+def load_state(
+    conn: Connection, amazon_order_id: str, *, lock: bool = False
+) -> AmazonOrderState | None:
     query = select(amazon_order).where(amazon_order.c.amazon_order_id == amazon_order_id)
     if lock and conn.dialect.name != "sqlite":
         query = query.with_for_update()
@@ -204,8 +208,13 @@ def add_ledger(
     rows: list[dict[str, object]] = []
     if isinstance(decision, Cancel):
         rows = [
-            {**common, "order_item_id": i.order_item_id, "component": CANCEL_COMPONENT,
-             "amount": Decimal(0), "quantity": i.quantity}
+            {
+                **common,
+                "order_item_id": i.order_item_id,
+                "component": CANCEL_COMPONENT,
+                "amount": Decimal(0),
+                "quantity": i.quantity,
+            }
             for i in decision.items
         ]
     else:
@@ -216,10 +225,15 @@ def add_ledger(
             components.setdefault(Component.PRINCIPAL, Decimal(0))
             for component, amount in components.items():
                 rows.append(
-                    {**common, "order_item_id": line.order_item_id, "component": component.value,
-                     "amount": amount,
-                     "quantity": units if component == Component.PRINCIPAL else 0,
-                     "cancelled": component == Component.PRINCIPAL and line.quantity_cancelled > 0}
+                    {
+                        **common,
+                        "order_item_id": line.order_item_id,
+                        "component": component.value,
+                        "amount": amount,
+                        "quantity": units if component == Component.PRINCIPAL else 0,
+                        "cancelled": component == Component.PRINCIPAL
+                        and line.quantity_cancelled > 0,
+                    }
                 )
     if rows:
         conn.execute(insert(ledger), rows)

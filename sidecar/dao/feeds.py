@@ -56,16 +56,29 @@ def _skip_locked(conn: Connection, query: Any) -> Any:
 
 
 def add_message(
-    conn: Connection, *, outbox_id: int, account_id: str, marketplace_id: str, feed_type: str,
-    amazon_order_id: str, magento_order_id: int, decision_json: str,
+    conn: Connection,
+    *,
+    outbox_id: int,
+    account_id: str,
+    marketplace_id: str,
+    feed_type: str,
+    amazon_order_id: str,
+    magento_order_id: int,
+    decision_json: str,
 ) -> int:
     now = utcnow()
     result = conn.execute(
         insert(feed_message).values(
-            outbox_id=outbox_id, account_id=account_id, marketplace_id=marketplace_id,
-            feed_type=feed_type, amazon_order_id=amazon_order_id,
-            magento_order_id=magento_order_id, decision=decision_json, state="planned",
-            created_at=now, updated_at=now,
+            outbox_id=outbox_id,
+            account_id=account_id,
+            marketplace_id=marketplace_id,
+            feed_type=feed_type,
+            amazon_order_id=amazon_order_id,
+            magento_order_id=magento_order_id,
+            decision=decision_json,
+            state="planned",
+            created_at=now,
+            updated_at=now,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -76,17 +89,26 @@ def planned_groups(engine: Engine) -> list[tuple[str, str, str, int]]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(
-                feed_message.c.account_id, feed_message.c.feed_type,
-                feed_message.c.marketplace_id, func.count(),
+                feed_message.c.account_id,
+                feed_message.c.feed_type,
+                feed_message.c.marketplace_id,
+                func.count(),
             )
             .where(feed_message.c.state == "planned")
-            .group_by(feed_message.c.account_id, feed_message.c.feed_type, feed_message.c.marketplace_id)
+            .group_by(
+                feed_message.c.account_id, feed_message.c.feed_type, feed_message.c.marketplace_id
+            )
         ).all()
     return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
 
 def plan_feed(
-    engine: Engine, *, account_id: str, feed_type: str, marketplace_id: str, max_messages: int,
+    engine: Engine,
+    *,
+    account_id: str,
+    feed_type: str,
+    marketplace_id: str,
+    max_messages: int,
     build: Callable[[Sequence[tuple[int, str]]], tuple[bytes, int]],
 ) -> int | None:
     """Put waiting messages into a new feed (state planned). `build` gets (MessageID, decision
@@ -116,11 +138,17 @@ def plan_feed(
             feed_pk = int(
                 conn.execute(
                     insert(feed).values(
-                        account_id=account_id, feed_type=feed_type, marketplace_id=marketplace_id,
-                        state="planned", content=content.decode("utf-8"),
+                        account_id=account_id,
+                        feed_type=feed_type,
+                        marketplace_id=marketplace_id,
+                        state="planned",
+                        content=content.decode("utf-8"),
                         content_sha256=hashlib.sha256(content).hexdigest(),
-                        message_count=len(rows), next_check_at=now, attempts=0,
-                        created_at=now, updated_at=now,
+                        message_count=len(rows),
+                        next_check_at=now,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
             )
@@ -135,8 +163,9 @@ def plan_feed(
     return retry_transient(tx)
 
 
-def claim_feeds(engine: Engine, *, lease_seconds: int, limit: int = 10,
-                now: datetime | None = None) -> list[FeedRow]:
+def claim_feeds(
+    engine: Engine, *, lease_seconds: int, limit: int = 10, now: datetime | None = None
+) -> list[FeedRow]:
     """Feeds due for their next step, leased so one worker moves each feed at a time."""
     now = now or utcnow()
 
@@ -159,20 +188,31 @@ def claim_feeds(engine: Engine, *, lease_seconds: int, limit: int = 10,
             for r in rows:
                 token = str(uuid.uuid4())
                 conn.execute(
-                    update(feed).where(feed.c.id == r.id).values(
-                        lease_token=token, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    update(feed)
+                    .where(feed.c.id == r.id)
+                    .values(
+                        lease_token=token,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
                         updated_at=now,
                     )
                 )
                 claimed.append(
                     FeedRow(
-                        id=r.id, account_id=r.account_id, feed_type=r.feed_type,
-                        marketplace_id=r.marketplace_id, state=r.state, content=r.content,
-                        message_count=r.message_count, document_id=r.document_id,
-                        upload_url=r.upload_url, amazon_feed_id=r.amazon_feed_id,
+                        id=r.id,
+                        account_id=r.account_id,
+                        feed_type=r.feed_type,
+                        marketplace_id=r.marketplace_id,
+                        state=r.state,
+                        content=r.content,
+                        message_count=r.message_count,
+                        document_id=r.document_id,
+                        upload_url=r.upload_url,
+                        amazon_feed_id=r.amazon_feed_id,
                         result_document_id=r.result_document_id,
-                        submit_started_at=r.submit_started_at, attempts=r.attempts,
-                        lease_token=token, created_at=r.created_at,
+                        submit_started_at=r.submit_started_at,
+                        attempts=r.attempts,
+                        lease_token=token,
+                        created_at=r.created_at,
                     )
                 )
             return claimed
@@ -185,8 +225,9 @@ def advance(conn: Connection, row: FeedRow, *, release: bool = False, **values: 
     return advance_values(conn, row, values, release=release)
 
 
-def advance_values(conn: Connection, row: FeedRow, values: dict[str, object], *,
-                   release: bool) -> bool:
+def advance_values(
+    conn: Connection, row: FeedRow, values: dict[str, object], *, release: bool
+) -> bool:
     values = {**values, "updated_at": utcnow()}
     if release:
         values.update(lease_token=None, lease_expires_at=None)
@@ -209,24 +250,36 @@ def known_amazon_feed_ids(conn: Connection, account_id: str) -> set[str]:
 
 def messages_of(conn: Connection, feed_pk: int) -> list[MessageRow]:
     rows = conn.execute(
-        select(feed_message).where(feed_message.c.feed_pk == feed_pk).order_by(feed_message.c.message_id)
+        select(feed_message)
+        .where(feed_message.c.feed_pk == feed_pk)
+        .order_by(feed_message.c.message_id)
     ).all()
     return [
         MessageRow(
-            id=r.id, outbox_id=r.outbox_id, amazon_order_id=r.amazon_order_id,
-            magento_order_id=r.magento_order_id, decision=r.decision,
-            message_id=r.message_id, state=r.state,
+            id=r.id,
+            outbox_id=r.outbox_id,
+            amazon_order_id=r.amazon_order_id,
+            magento_order_id=r.magento_order_id,
+            decision=r.decision,
+            message_id=r.message_id,
+            state=r.state,
         )
         for r in rows
     ]
 
 
-def set_message_result(conn: Connection, message_pk: int, state: str, *,
-                       code: str | None = None, message: str | None = None) -> None:
+def set_message_result(
+    conn: Connection,
+    message_pk: int,
+    state: str,
+    *,
+    code: str | None = None,
+    message: str | None = None,
+) -> None:
     conn.execute(
-        update(feed_message).where(feed_message.c.id == message_pk).values(
-            state=state, result_code=code, result_message=message, updated_at=utcnow()
-        )
+        update(feed_message)
+        .where(feed_message.c.id == message_pk)
+        .values(state=state, result_code=code, result_message=message, updated_at=utcnow())
     )
 
 
@@ -260,9 +313,18 @@ def recent_feeds(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(
-                feed.c.id, feed.c.account_id, feed.c.feed_type, feed.c.state, feed.c.message_count,
-                feed.c.amazon_feed_id, feed.c.processing_status, feed.c.last_error,
-                feed.c.created_at, feed.c.updated_at,
-            ).order_by(feed.c.id.desc()).limit(limit)
+                feed.c.id,
+                feed.c.account_id,
+                feed.c.feed_type,
+                feed.c.state,
+                feed.c.message_count,
+                feed.c.amazon_feed_id,
+                feed.c.processing_status,
+                feed.c.last_error,
+                feed.c.created_at,
+                feed.c.updated_at,
+            )
+            .order_by(feed.c.id.desc())
+            .limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]

@@ -25,7 +25,9 @@ CANCELED = "amazon_canceled"
 COMMENT_PREFIX = "Amazon refund bridge: "
 
 
-def add_comment(conn: Connection, order_id: int, comment: str, *, status: str | None = None) -> None:
+def add_comment(
+    conn: Connection, order_id: int, comment: str, *, status: str | None = None
+) -> None:
     """A history comment on the order; status defaults to the order's current one."""
     if status is None:
         status = conn.execute(

@@ -24,8 +24,12 @@ def beat(engine: Engine, worker_id: str, *, rows_processed: int, started_at: dat
         if changed == 0:
             conn.execute(
                 insert(worker_heartbeat).values(
-                    worker_id=worker_id, hostname=socket.gethostname(), pid=os.getpid(),
-                    started_at=started_at, beat_at=now, rows_processed=rows_processed,
+                    worker_id=worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=started_at,
+                    beat_at=now,
+                    rows_processed=rows_processed,
                 )
             )
 

@@ -61,8 +61,14 @@ class Clock:
         self.shift += timedelta(**kwargs)
 
 
-def account(account_id: str, url: str, store_ids: tuple[int, ...], *, refund: bool = True,
-            convention: TaxConvention = TaxConvention.NET_PLUS_TAX) -> AmazonAccount:
+def account(
+    account_id: str,
+    url: str,
+    store_ids: tuple[int, ...],
+    *,
+    refund: bool = True,
+    convention: TaxConvention = TaxConvention.NET_PLUS_TAX,
+) -> AmazonAccount:
     return AmazonAccount(
         account_id=account_id,
         seller_id=DEFAULT_SELLER_ID,
@@ -78,8 +84,9 @@ def account(account_id: str, url: str, store_ids: tuple[int, ...], *, refund: bo
             aws_region="us-east-1",
             lwa_url=f"{url}/auth/o2/token",
         ),
-        settings=AccountSettings(account_id=account_id, refund_on_creditmemo=refund,
-                                 tax_convention=convention),
+        settings=AccountSettings(
+            account_id=account_id, refund_on_creditmemo=refund, tax_convention=convention
+        ),
     )
 
 
@@ -96,29 +103,45 @@ class Bridge:
     # ------------------------------------------------------------------ setup
 
     def order(
-        self, items: Sequence[ItemSpec], *, shipped: dict[str, int] | None = None,
-        status: str | None = None, buyer_cancel: bool = False, currency: str = "EUR",
-        amazon_currency: str | None = None, fulfillment_channel: str = "MFN",
-        store_id: int = STORE, shipping: Decimal = Decimal(0),
+        self,
+        items: Sequence[ItemSpec],
+        *,
+        shipped: dict[str, int] | None = None,
+        status: str | None = None,
+        buyer_cancel: bool = False,
+        currency: str = "EUR",
+        amazon_currency: str | None = None,
+        fulfillment_channel: str = "MFN",
+        store_id: int = STORE,
+        shipping: Decimal = Decimal(0),
         shipping_tax: Decimal = Decimal(0),
     ) -> Order:
         """The same order in Magento and on the emulator; shipping charged on the first item."""
         self._n += 1
         amazon_id = f"302-{self._n:07d}-{4000000 + self._n:07d}"
         shipped = shipped or {}
-        items = [replace(i, amazon_item_id=i.amazon_item_id or f"{self._n:07d}{k:07d}")
-                 for k, i in enumerate(items, start=1)]
+        items = [
+            replace(i, amazon_item_id=i.amazon_item_id or f"{self._n:07d}{k:07d}")
+            for k, i in enumerate(items, start=1)
+        ]
         with self.engine.begin() as conn:
             order = MagentoFactory(conn).order(
-                list(items), ext_order_id=amazon_id, currency=currency, store_id=store_id,
-                shipping=shipping, shipping_tax=shipping_tax,
+                list(items),
+                ext_order_id=amazon_id,
+                currency=currency,
+                store_id=store_id,
+                shipping=shipping,
+                shipping_tax=shipping_tax,
             )
         self.emulator.state.seed_order(
             amazon_id,
             items=[
                 SeedItem(
-                    order_item_id=i.amazon_item_id, seller_sku=i.sku, quantity_ordered=i.qty,
-                    item_price=i.price * i.qty, item_tax=i.tax * i.qty,
+                    order_item_id=i.amazon_item_id,
+                    seller_sku=i.sku,
+                    quantity_ordered=i.qty,
+                    item_price=i.price * i.qty,
+                    item_tax=i.tax * i.qty,
                     promotion_discount=i.discount * i.qty,
                     shipping_price=shipping if k == 0 else Decimal(0),
                     shipping_tax=shipping_tax if k == 0 else Decimal(0),
@@ -128,27 +151,39 @@ class Bridge:
                 )
                 for k, i in enumerate(items)
             ],
-            marketplace_id=MARKETPLACE, status=status,
-            fulfillment_channel=fulfillment_channel, currency=amazon_currency or currency,
+            marketplace_id=MARKETPLACE,
+            status=status,
+            fulfillment_channel=fulfillment_channel,
+            currency=amazon_currency or currency,
             created_time=self.clock() - timedelta(days=1),
             last_updated_time=self.clock() - timedelta(hours=1),
         )
         self.orders[amazon_id] = order
         return order
 
-    def creditmemo(self, order: Order, lines: dict[str, int], *,
-                   back_to_stock: Sequence[str] = (), **amounts: Decimal) -> int:
+    def creditmemo(
+        self,
+        order: Order,
+        lines: dict[str, int],
+        *,
+        back_to_stock: Sequence[str] = (),
+        **amounts: Decimal,
+    ) -> int:
         """Save a credit memo in Magento and let the module's observer write the outbox row."""
         with self.engine.begin() as conn:
             memo_id = MagentoFactory(conn).creditmemo(order, lines, **amounts)
-        outbox_id = run_observer(self.url, "creditmemo", memo_id,
-                                 back_to_stock=[order.items[s] for s in back_to_stock])
+        outbox_id = run_observer(
+            self.url, "creditmemo", memo_id, back_to_stock=[order.items[s] for s in back_to_stock]
+        )
         assert outbox_id is not None
         return outbox_id
 
-    def shipment(self, order: Order, lines: dict[str, int],
-                 tracks: Sequence[tuple[str, str, str]] = (("dhl", "DHL", "00340434161234567890"),)
-                 ) -> int:
+    def shipment(
+        self,
+        order: Order,
+        lines: dict[str, int],
+        tracks: Sequence[tuple[str, str, str]] = (("dhl", "DHL", "00340434161234567890"),),
+    ) -> int:
         with self.engine.begin() as conn:
             shipment_id = MagentoFactory(conn).shipment(order, lines, list(tracks))
         outbox_id = run_observer(self.url, "shipment", shipment_id)
@@ -180,10 +215,16 @@ class Bridge:
     def magento_status(self, order: Order) -> tuple[str, str, str]:
         """(sales_order.state, sales_order.status, sales_order_grid.status)"""
         with self.engine.connect() as conn:
-            o = conn.execute(select(sales_order.c.state, sales_order.c.status)
-                             .where(sales_order.c.entity_id == order.entity_id)).one()
-            g = conn.execute(select(sales_order_grid.c.status)
-                             .where(sales_order_grid.c.entity_id == order.entity_id)).one()
+            o = conn.execute(
+                select(sales_order.c.state, sales_order.c.status).where(
+                    sales_order.c.entity_id == order.entity_id
+                )
+            ).one()
+            g = conn.execute(
+                select(sales_order_grid.c.status).where(
+                    sales_order_grid.c.entity_id == order.entity_id
+                )
+            ).one()
         return o.state, o.status, g.status
 
     def amazon_item(self, order: Order, sku: str) -> str:
@@ -208,10 +249,20 @@ class Bridge:
             return {r.id: r.status for r in conn.execute(select(outbox.c.id, outbox.c.status))}
 
 
-FAST_LIMITS = {op: Limit(Decimal(100), 100) for op in (
-    "createFeed", "createFeedDocument", "getFeed", "getFeeds", "getFeedDocument",
-    "cancelFeed", "searchOrders", "getOrder", "confirmShipment",
-)}
+FAST_LIMITS = {
+    op: Limit(Decimal(100), 100)
+    for op in (
+        "createFeed",
+        "createFeedDocument",
+        "getFeed",
+        "getFeeds",
+        "getFeedDocument",
+        "cancelFeed",
+        "searchOrders",
+        "getOrder",
+        "confirmShipment",
+    )
+}
 
 
 @pytest.fixture
@@ -227,8 +278,14 @@ def bridge(mariadb_url: str, amazon_xsd_dir: object) -> Iterator[Bridge]:
             account("acct-eu", emulator.url, (STORE,)),
             account("acct-off", emulator.url, (STORE_SETTING_OFF,), refund=False),
         )
-        cfg = Config(database_url=mariadb_url, accounts=accounts, worker_id="e2e-worker",
-                     feed_poll_seconds=0, poll_interval_seconds=0, backoff_base_seconds=1)
+        cfg = Config(
+            database_url=mariadb_url,
+            accounts=accounts,
+            worker_id="e2e-worker",
+            feed_poll_seconds=0,
+            poll_interval_seconds=0,
+            backoff_base_seconds=1,
+        )
         limiter = RateLimiter(engine, limits={a.account_id: FAST_LIMITS for a in accounts})
         worker = Worker(cfg, engine, clients=ClientFactory(engine, limiter), now=clock)
         yield Bridge(engine=engine, url=mariadb_url, emulator=emulator, worker=worker, clock=clock)

@@ -85,8 +85,9 @@ def test_indistinguishable_feeds_park_the_refund_for_a_human(bridge: Bridge) -> 
     assert content is not None
     doc = emu.create_feed_document("A1EXAMPLESELLER", "text/xml; charset=UTF-8")
     emu.upload_document(doc.feed_document_id, "text/xml; charset=UTF-8", content)
-    emu.create_feed("A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"],
-                    doc.feed_document_id)
+    emu.create_feed(
+        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc.feed_document_id
+    )
     emu.process_pending_feeds()
 
     bridge.clock.advance(seconds=61)
@@ -105,7 +106,9 @@ def test_indistinguishable_feeds_park_the_refund_for_a_human(bridge: Bridge) -> 
     assert resolve(bridge.engine, row_id, done=True, actor="dba", reason="seen in Seller Central")
     assert bridge.row(row_id).status == "done"
     with bridge.engine.connect() as conn:
-        states = {r[0] for r in conn.execute(select(ledger.c.state).where(ledger.c.outbox_id == row_id))}
+        states = {
+            r[0] for r in conn.execute(select(ledger.c.state).where(ledger.c.outbox_id == row_id))
+        }
     assert states == {"confirmed"}
 
 

@@ -61,8 +61,9 @@ def test_ship_some_then_credit_the_rest_cancels_only_those_units(bridge: Bridge)
 
 
 def test_shipped_partial_refund_with_shipping_is_customer_return(bridge: Bridge) -> None:
-    order = bridge.order([MUG, TEE], shipped={"MUG-1": 2, "TEE-1": 1},
-                         shipping=D("5.00"), shipping_tax=D("0.95"))
+    order = bridge.order(
+        [MUG, TEE], shipped={"MUG-1": 2, "TEE-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95")
+    )
     row_id = bridge.creditmemo(order, {"MUG-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95"))
     bridge.drive()
 
@@ -122,10 +123,14 @@ def test_non_amazon_order_writes_nothing_and_unknown_store_is_skipped(bridge: Br
     assert "not an Amazon order" in (row.status_message or "")
 
     from sqlalchemy import text
+
     with bridge.engine.begin() as conn:
-        conn.execute(text("UPDATE sales_order SET ext_order_id = '100000042' WHERE entity_id = :i"),
-                     {"i": order.entity_id})
+        conn.execute(
+            text("UPDATE sales_order SET ext_order_id = '100000042' WHERE entity_id = :i"),
+            {"i": order.entity_id},
+        )
     from tests.support.magento_factory import MagentoFactory
+
     with bridge.engine.begin() as conn:
         memo = MagentoFactory(conn).creditmemo(order, {"MUG-1": 1})
     assert run_observer(bridge.url, "creditmemo", memo) is None
@@ -183,8 +188,9 @@ def test_amazon_rejection_shows_amazons_text(bridge: Bridge) -> None:
     row_id = bridge.creditmemo(order, {"MUG-1": 1})
     # Someone refunds the item in Seller Central after the sidecar read the order:
     # the sidecar's message now asks for more than remains, and Amazon says so.
-    bridge.worker.handler.refresh_order(bridge.worker.cfg.accounts[0], order.ext_order_id or "",
-                                        order.entity_id)
+    bridge.worker.handler.refresh_order(
+        bridge.worker.cfg.accounts[0], order.ext_order_id or "", order.entity_id
+    )
     bridge.emulator.state.order(order.ext_order_id or "")  # exists
     _refund_directly_on_amazon(bridge, order)
     bridge.drive()
@@ -199,6 +205,7 @@ def test_amazon_rejection_shows_amazons_text(bridge: Bridge) -> None:
 def _refund_directly_on_amazon(bridge: Bridge, order: object) -> None:
     """Spend the item's balance on the emulator, as a refund made in Seller Central would."""
     from tests.support.magento_factory import Order
+
     assert isinstance(order, Order)
     emu = bridge.emulator.state
     with emu.lock:

@@ -82,7 +82,9 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: fl
         except pymysql.err.OperationalError:
             # readiness poll on a just-started process, not a test wait
             time.sleep(0.1)
-    raise MariaDBUnavailable(f"mariadbd not ready after {timeout}s:\n{log.read_text(errors='replace')}")
+    raise MariaDBUnavailable(
+        f"mariadbd not ready after {timeout}s:\n{log.read_text(errors='replace')}"
+    )
 
 
 @contextlib.contextmanager
@@ -94,20 +96,41 @@ def throwaway_server(timeout: float = 60.0) -> Iterator[Server]:
     user_args = ["--user=root"] if os.geteuid() == 0 else []
     try:
         subprocess.run(
-            [install_db, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", *user_args],
-            check=True, capture_output=True,
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *user_args,
+            ],
+            check=True,
+            capture_output=True,
         )
         port = _free_port()
         proc = subprocess.Popen(
-            [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={root / 'mysqld.sock'}",
-             f"--pid-file={root / 'mysqld.pid'}", f"--log-error={log}", "--bind-address=127.0.0.1",
-             f"--port={port}", "--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin",
-             "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
-             "--innodb-log-file-size=64M", "--max-connections=500",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-             *user_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                mariadbd,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--socket={root / 'mysqld.sock'}",
+                f"--pid-file={root / 'mysqld.pid'}",
+                f"--log-error={log}",
+                "--bind-address=127.0.0.1",
+                f"--port={port}",
+                "--skip-grant-tables",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=256M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--innodb-log-file-size=64M",
+                "--max-connections=500",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
+                *user_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             _wait_ready(port, proc, log, timeout)
