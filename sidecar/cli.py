@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
 from sidecar.db import UnsupportedServer, check_server, make_engine
@@ -21,7 +23,10 @@ log = logging.getLogger("sidecar")
 
 
 def _engine(cfg: config_mod.Config) -> Any:
-    engine = make_engine(cfg.database_url)
+    try:
+        engine = make_engine(cfg.database_url)
+    except (ArgumentError, NoSuchModuleError) as exc:  # the messages never quote the URL
+        raise config_mod.ConfigError(f"SIDECAR_DATABASE_URL: {exc}") from None
     check_server(engine)
     return engine
 

@@ -42,6 +42,7 @@ from sidecar.amazon.report import (
 from sidecar.config import AmazonAccount
 from sidecar.dao import amazon_orders, magento
 from sidecar.dao import feeds as dao
+from sidecar.dao import outbox as outbox_dao
 from sidecar.domain import Cancel, Refund
 from sidecar.processing import Context
 
@@ -73,7 +74,7 @@ class FeedPump:
         """One feed per (account, feed type, marketplace) with waiting messages, unless one
         is already on its way to createFeed: then messages keep collecting for the next."""
         planned = []
-        busy = self._groups_in_flight()
+        busy = dao.groups_in_flight(self.ctx.engine)
         for account_id, feed_type, marketplace_id, _count in dao.planned_groups(self.ctx.engine):
             if (account_id, feed_type, marketplace_id) in busy:
                 continue
@@ -93,19 +94,6 @@ class FeedPump:
             if feed_pk is not None:
                 planned.append(feed_pk)
         return planned
-
-    def _groups_in_flight(self) -> set[tuple[str, str, str]]:
-        from sqlalchemy import select
-
-        from sidecar.tables import feed
-
-        with self.ctx.engine.connect() as conn:
-            rows = conn.execute(
-                select(feed.c.account_id, feed.c.feed_type, feed.c.marketplace_id)
-                .where(feed.c.state.in_(("planned", "document_created", "uploaded")))
-                .distinct()
-            ).all()
-        return {(r[0], r[1], r[2]) for r in rows}
 
     @staticmethod
     def _build(
@@ -339,16 +327,7 @@ class FeedPump:
         for m in dao.messages_of(conn, row.id):
             decision = codec.load_decision(m.decision)
             if isinstance(decision, Cancel):
-                dao.set_message_result(conn, m.id, "planned", message=why)
-                from sqlalchemy import update
-
-                from sidecar.tables import feed_message
-
-                conn.execute(
-                    update(feed_message)
-                    .where(feed_message.c.id == m.id)
-                    .values(feed_pk=None, message_id=None)
-                )
+                dao.replan_message(conn, m.id, why)
                 continue
             dao.set_message_result(conn, m.id, "unknown", message=why)
             instruction = (
@@ -358,7 +337,7 @@ class FeedPump:
                 f"{m.outbox_id} --done --reason ...`; if not: `sidecar outbox resolve "
                 f"{m.outbox_id} --requeue --reason ...`. It is never re-sent automatically."
             )
-            dao.finish_submitted(conn, m.outbox_id, "needs_attention", instruction)
+            outbox_dao.settle_submitted_in(conn, m.outbox_id, "needs_attention", instruction)
             magento.record(conn, m.magento_order_id, instruction, magento.FAILED)
 
     # ---------------------------------------------------------------- results
@@ -443,7 +422,7 @@ class FeedPump:
             dao.set_message_result(conn, m.id, "accepted")
             amazon_orders.settle_ledger(conn, m.id, "confirmed")
             text = f"Amazon accepted (feed {row.amazon_feed_id}): {what}"
-            dao.finish_submitted(conn, m.outbox_id, "done", text)
+            outbox_dao.settle_submitted_in(conn, m.outbox_id, "done", text)
             status = magento.CANCELED if isinstance(decision, Cancel) else magento.REFUNDED
             magento.record(conn, m.magento_order_id, text, status)
             return
@@ -454,7 +433,7 @@ class FeedPump:
             f"Amazon rejected (feed {row.amazon_feed_id}, code {code}): {description} "
             f"-- was: {what}"
         )
-        dao.finish_submitted(conn, m.outbox_id, "rejected", text)
+        outbox_dao.settle_submitted_in(conn, m.outbox_id, "rejected", text)
         magento.record(conn, m.magento_order_id, text, magento.FAILED)
 
 

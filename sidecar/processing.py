@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
 
 from sidecar import codec
 from sidecar.amazon.client import SpApiClient, SpApiError
@@ -43,13 +43,11 @@ from sidecar.domain import (
 from sidecar.outbox_runner import Dead, Defer, Handled, Outcome
 from sidecar.rules import AMAZON_ORDER_ID, decide
 from sidecar.snapshot import SnapshotError, parse_event
-from sidecar.tables import amazon_order, outbox
 
 log = logging.getLogger(__name__)
 
 # Magento carrier codes -> Amazon's carrierCode values
 CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL", "dhlint": "DHL"}
-STALE = datetime(2000, 1, 1)
 AMAZON_ITEM_CODE = re.compile(r"[0-9]{14}")
 
 
@@ -62,6 +60,22 @@ class Context:
     now: Callable[[], datetime] = utcnow
     # a credit memo whose order has an unconfirmed earlier shipment waits this long
     ordering_delay: timedelta = timedelta(seconds=30)
+
+
+MIN_DEFER = timedelta(seconds=5)
+
+
+def item_links(memo: CreditMemo) -> dict[str, int]:
+    """Amazon order item id (or SKU) -> Magento order item id, from the snapshot."""
+    links = {i.sku: i.order_item_id for i in memo.items}
+    links.update({i.ext_order_item_id: i.order_item_id for i in memo.items if i.ext_order_item_id})
+    return links
+
+
+def restock_note(memo: CreditMemo) -> str:
+    """Magento's "Return to Stock" is its own stock change; the bridge only reports it."""
+    restocked = [f"{i.sku} x{i.qty.normalize():f}" for i in memo.items if i.back_to_stock]
+    return f" Returned to stock in Magento: {', '.join(restocked)}." if restocked else ""
 
 
 class EventHandler:
@@ -96,7 +110,9 @@ class EventHandler:
                 ledger = amazon_orders.load_ledger(conn, amazon_id)
             first = decide(memo, state, account.settings, ledger, ctx.now())
             if isinstance(first, Wait) and first.refresh_order:
-                refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id)
+                refreshed = self.refresh_order(
+                    account, amazon_id, memo.order.entity_id, item_links(memo)
+                )
                 if refreshed is None:
                     return self._finish(
                         row,
@@ -124,7 +140,8 @@ class EventHandler:
             ledger = amazon_orders.load_ledger(conn, amazon_id)
             decision = decide(memo, state, settings, ledger, ctx.now())
             if isinstance(decision, Wait):
-                return Defer(decision.until, decision.reason)
+                # never spin: a clock skew with Magento must not turn into a getOrder loop
+                return Defer(max(decision.until, ctx.now() + MIN_DEFER), decision.reason)
             if isinstance(decision, Skip):
                 status, message, order_status = "skipped", decision.reason, None
             elif isinstance(decision, Reject):
@@ -137,6 +154,7 @@ class EventHandler:
                 if decision.note:
                     message += f" ({decision.note})"
                 self._queue(conn, row, memo, account, decision)
+            message += restock_note(memo)
             if not outbox_dao.complete_in(conn, row, status, message):
                 conn.rollback()
                 return Handled("lease lost; another worker owns the row now")
@@ -181,22 +199,21 @@ class EventHandler:
 
     def _unconfirmed_shipments_before(self, row: outbox_dao.OutboxRow) -> list[int]:
         with self.ctx.engine.connect() as conn:
-            rows = conn.execute(
-                select(outbox.c.entity_id).where(
-                    outbox.c.order_id == row.order_id,
-                    outbox.c.event_type == "shipment",
-                    outbox.c.id < row.id,
-                    outbox.c.status.in_(("pending", "processing")),
-                )
-            ).all()
-        return [r[0] for r in rows]
+            return outbox_dao.open_events_before(
+                conn, order_id=row.order_id, event_type="shipment", before_id=row.id
+            )
 
     # ------------------------------------------------------------ Amazon order
 
     def refresh_order(
-        self, account: AmazonAccount, amazon_id: str, magento_order_id: int | None
+        self,
+        account: AmazonAccount,
+        amazon_id: str,
+        magento_order_id: int | None,
+        links: Mapping[str, int] | None = None,
     ) -> AmazonOrderState | None:
-        """getOrder and store it. None when Amazon does not know the order."""
+        """getOrder and store it, linked to the Magento order (and its items, by Amazon order
+        item id or SKU, where known). None when Amazon does not know the order."""
         fetched_at = self.ctx.now()  # before the call: the state is at least this fresh
         try:
             doc = self.ctx.client_for(account).get_order(amazon_id)
@@ -205,6 +222,14 @@ class EventHandler:
                 return None
             raise
         state = order_state_from_api(doc, account.account_id, fetched_at)
+        if links:
+            linked = tuple(
+                replace(
+                    i, magento_order_item_id=links.get(i.order_item_id, links.get(i.seller_sku))
+                )
+                for i in state.items
+            )
+            state = replace(state, items=linked)
         with self.ctx.engine.begin() as conn:
             amazon_orders.save_state(
                 conn,
@@ -297,11 +322,7 @@ class EventHandler:
         )
         with ctx.engine.begin() as conn:
             # the next credit memo must re-read the shipped quantities from Amazon
-            conn.execute(
-                update(amazon_order)
-                .where(amazon_order.c.amazon_order_id == amazon_id)
-                .values(fetched_at=STALE)
-            )
+            amazon_orders.mark_stale(conn, amazon_id)
         return self._finish(row, order_id, "done", message, None)
 
     def _maps(self, shipment: Shipment, state: AmazonOrderState) -> bool:

@@ -23,7 +23,10 @@ def resolve(engine: Engine, outbox_id: int, *, done: bool, actor: str, reason: s
         with engine.begin() as conn:
             # status first: only a needs_attention row may be resolved, and only once
             if not outbox_dao.mark_resolved_in(
-                conn, outbox_id, status="done" if done else "pending", actor=actor,
+                conn,
+                outbox_id,
+                status="done" if done else "pending",
+                actor=actor,
                 reason=reason,
             ):
                 return False
@@ -36,8 +39,11 @@ def resolve(engine: Engine, outbox_id: int, *, done: bool, actor: str, reason: s
             conn.execute(
                 update(feed_message)
                 .where(feed_message.c.outbox_id == outbox_id, feed_message.c.state == "unknown")
-                .values(state="accepted" if done else "abandoned",
-                        result_message=f"resolved by {actor}: {reason}", updated_at=now)
+                .values(
+                    state="accepted" if done else "abandoned",
+                    result_message=f"resolved by {actor}: {reason}",
+                    updated_at=now,
+                )
             )
         return True
 

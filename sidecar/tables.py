@@ -1,7 +1,7 @@
 """SQLAlchemy Core definitions of every table the sidecar touches.
 
 On MySQL/MariaDB the DDL of record is `sql/mysql/*.sql` (applied by `sidecar migrate`);
-tests/test_migrations.py proves these definitions match it. On SQLite (the embedded demo)
+tests/test_migrate.py proves these definitions match it. On SQLite (the embedded demo)
 `metadata.create_all()` creates them. Magento's own tables are declared with only the
 columns the sidecar reads or writes (`magento_metadata`).
 """
@@ -98,6 +98,7 @@ amazon_order = Table(
     Column("status", String(32), nullable=False),
     Column("fulfillment_channel", String(8), nullable=False),
     Column("currency", String(3), nullable=False),
+    Column("prices_include_tax", Boolean),
     Column("last_updated_at", Time6, nullable=False),
     Column("fetched_at", Time6, nullable=False),
     Column("buyer_cancel_requested", Boolean, nullable=False, server_default="0"),
@@ -234,6 +235,7 @@ audit_log = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", Time6, nullable=False),
+    Index("REFUND_BRIDGE_AUDIT_LOG_OUTBOX_ID", "outbox_id"),
 )
 
 # ------------------------------------------------------------- Magento (subset)

@@ -268,7 +268,7 @@ def test_requeue_a_dead_row(client: FlaskClient, engine: Engine) -> None:
     row = outbox_dao.get(engine, dead)
     assert row is not None
     assert (row.status, row.attempts) == ("pending", 0)
-    assert "requeued by alice (was dead): fixed the SKU" == row.status_message
+    assert row.status_message == "requeued by alice (was dead): fixed the SKU"
     assert audit_rows(engine) == [(dead, "requeue", "alice", "fixed the SKU (was dead)")]
 
 

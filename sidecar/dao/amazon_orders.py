@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -23,6 +24,7 @@ from sidecar.tables import amazon_order, amazon_order_item, ledger
 # ledger component for a cancellation line (no money moves: it only counts units)
 CANCEL_COMPONENT = "Cancel"
 LIVE_LEDGER_STATES = ("pending", "confirmed")
+STALE = datetime(2000, 1, 1)
 
 
 def save_state(
@@ -35,6 +37,7 @@ def save_state(
         "status": state.status.value if state.status else state.raw_status or "Unknown",
         "fulfillment_channel": state.fulfillment_channel.value,
         "currency": state.currency,
+        "prices_include_tax": state.prices_include_tax,
         "last_updated_at": state.last_updated,
         "fetched_at": state.fetched_at,
         "buyer_cancel_requested": state.buyer_cancel_requested,
@@ -124,6 +127,7 @@ def load_state(
         last_updated=row.last_updated_at,
         fetched_at=row.fetched_at,
         raw_status=row.status,
+        prices_include_tax=None if row.prices_include_tax is None else bool(row.prices_include_tax),
         items=tuple(
             AmazonOrderItem(
                 order_item_id=i.order_item_id,
@@ -145,6 +149,15 @@ def load_state(
             )
             for i in items
         ),
+    )
+
+
+def mark_stale(conn: Connection, amazon_order_id: str) -> None:
+    """The next decision must re-read the order from Amazon (e.g. after a shipment)."""
+    conn.execute(
+        update(amazon_order)
+        .where(amazon_order.c.amazon_order_id == amazon_order_id)
+        .values(fetched_at=STALE)
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, upda
 
 from sidecar.clock import utcnow
 from sidecar.db import retry_transient
-from sidecar.tables import feed, feed_message, outbox
+from sidecar.tables import feed, feed_message
 
 ACTIVE_STATES = ("planned", "document_created", "uploaded", "submitting", "submitted")
 TERMINAL_STATES = ("done", "cancelled", "fatal", "unknown")
@@ -283,6 +283,28 @@ def set_message_result(
     )
 
 
+def groups_in_flight(engine: Engine) -> set[tuple[str, str, str]]:
+    """(account, feed type, marketplace) that have a feed on its way to createFeed."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(feed.c.account_id, feed.c.feed_type, feed.c.marketplace_id)
+            .where(feed.c.state.in_(("planned", "document_created", "uploaded")))
+            .distinct()
+        ).all()
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+def replan_message(conn: Connection, message_pk: int, why: str) -> None:
+    """One message goes back to wait for the next feed (a cancellation after FATAL)."""
+    conn.execute(
+        update(feed_message)
+        .where(feed_message.c.id == message_pk)
+        .values(
+            state="planned", feed_pk=None, message_id=None, result_message=why, updated_at=utcnow()
+        )
+    )
+
+
 def replan_messages(conn: Connection, feed_pk: int) -> int:
     """Messages of a feed Amazon never processed go back to wait for the next feed."""
     result = conn.execute(
@@ -291,16 +313,6 @@ def replan_messages(conn: Connection, feed_pk: int) -> int:
         .values(state="planned", feed_pk=None, message_id=None, updated_at=utcnow())
     )
     return int(result.rowcount)
-
-
-def finish_submitted(conn: Connection, outbox_id: int, status: str, message: str) -> bool:
-    """Terminal status for an outbox row that was handed to a feed (no lease to fence on)."""
-    result = conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id, outbox.c.status == "submitted")
-        .values(status=status, status_message=message[:60000], updated_at=utcnow())
-    )
-    return result.rowcount == 1
 
 
 def feed_counts(engine: Engine) -> dict[str, int]:

@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS refund_bridge_amazon_order (
   status                 VARCHAR(32)  NOT NULL COMMENT 'Pending, Unshipped, PartiallyShipped, Shipped, Canceled, ...',
   fulfillment_channel    VARCHAR(8)   NOT NULL COMMENT 'MFN or AFN (FBA)',
   currency               VARCHAR(3)   NOT NULL,
+  prices_include_tax     TINYINT(1)   NULL COMMENT 'Amazon prices include VAT; NULL: unknown, the account convention decides',
   last_updated_at        DATETIME(6)  NOT NULL COMMENT 'Amazon lastUpdatedTime',
   fetched_at             DATETIME(6)  NOT NULL COMMENT 'When the sidecar read it',
   buyer_cancel_requested TINYINT(1)   NOT NULL DEFAULT 0,

@@ -46,6 +46,7 @@ MARKETPLACE = "A1PA6795UKMFR9"
 STORE = 1
 STORE_SETTING_OFF = 2
 STORE_WITHOUT_ACCOUNT = 3
+STORE_GROSS = 4  # a tax-inclusive marketplace (VAT inside Principal)
 
 
 class Clock:
@@ -115,8 +116,10 @@ class Bridge:
         store_id: int = STORE,
         shipping: Decimal = Decimal(0),
         shipping_tax: Decimal = Decimal(0),
+        gross: bool = False,
     ) -> Order:
-        """The same order in Magento and on the emulator; shipping charged on the first item."""
+        """The same order in Magento and on the emulator; shipping charged on the first item.
+        gross: Amazon's prices include the tax (EU/UK/JP marketplaces)."""
         self._n += 1
         amazon_id = f"302-{self._n:07d}-{4000000 + self._n:07d}"
         shipped = shipped or {}
@@ -140,10 +143,12 @@ class Bridge:
                     order_item_id=i.amazon_item_id,
                     seller_sku=i.sku,
                     quantity_ordered=i.qty,
-                    item_price=i.price * i.qty,
+                    item_price=(i.price + (i.tax if gross else 0)) * i.qty,
                     item_tax=i.tax * i.qty,
                     promotion_discount=i.discount * i.qty,
-                    shipping_price=shipping if k == 0 else Decimal(0),
+                    shipping_price=(shipping + (shipping_tax if gross else 0))
+                    if k == 0
+                    else Decimal(0),
                     shipping_tax=shipping_tax if k == 0 else Decimal(0),
                     quantity_shipped=shipped.get(i.sku, 0),
                     buyer_cancel_requested=buyer_cancel,
@@ -155,6 +160,7 @@ class Bridge:
             status=status,
             fulfillment_channel=fulfillment_channel,
             currency=amazon_currency or currency,
+            prices_include_tax=gross,
             created_time=self.clock() - timedelta(days=1),
             last_updated_time=self.clock() - timedelta(hours=1),
         )
@@ -277,6 +283,7 @@ def bridge(mariadb_url: str, amazon_xsd_dir: object) -> Iterator[Bridge]:
         accounts = (
             account("acct-eu", emulator.url, (STORE,)),
             account("acct-off", emulator.url, (STORE_SETTING_OFF,), refund=False),
+            account("acct-gross", emulator.url, (STORE_GROSS,), convention=TaxConvention.GROSS),
         )
         cfg = Config(
             database_url=mariadb_url,

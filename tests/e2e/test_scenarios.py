@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.e2e.conftest import STORE_SETTING_OFF, STORE_WITHOUT_ACCOUNT, Bridge
+from tests.e2e.conftest import STORE_GROSS, STORE_SETTING_OFF, STORE_WITHOUT_ACCOUNT, Bridge
 from tests.support.magento_factory import ItemSpec
 from tests.support.module import run_observer
 
@@ -64,11 +64,20 @@ def test_shipped_partial_refund_with_shipping_is_customer_return(bridge: Bridge)
     order = bridge.order(
         [MUG, TEE], shipped={"MUG-1": 2, "TEE-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95")
     )
-    row_id = bridge.creditmemo(order, {"MUG-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95"))
+    row_id = bridge.creditmemo(
+        order, {"MUG-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95"), back_to_stock=["MUG-1"]
+    )
     bridge.drive()
 
     row = bridge.row(row_id)
     assert row.status == "done", row.status_message
+    queued = [c for c in bridge.comments(order) if "queued for Amazon" in c]
+    assert "Returned to stock in Magento: MUG-1 x1." in queued[0]
+    linked = bridge.sql(
+        "SELECT magento_order_item_id FROM refund_bridge_amazon_order_item WHERE order_item_id = :i",
+        i=bridge.amazon_item(order, "MUG-1"),
+    )
+    assert linked == [(order.items["MUG-1"],)]
     counter = bridge.refunds(order, "MUG-1")
     assert counter.adjustments == 1
     assert counter.amount("Principal") == D("10.00")
@@ -213,3 +222,40 @@ def _refund_directly_on_amazon(bridge: Bridge, order: object) -> None:
         assert item is not None
         item.item_price = D("0.00")
         item.item_tax = D("0.00")
+
+
+def test_tax_inclusive_jpy_order_refunds_gross_principal_without_tax(bridge: Bridge) -> None:
+    # JP marketplace: prices include 10% consumption tax, yen have no minor unit
+    cup = ItemSpec("CUP-JP", 3, D("1000"), D("100"), name="Tea cup")
+    order = bridge.order(
+        [cup],
+        shipped={"CUP-JP": 3},
+        currency="JPY",
+        store_id=STORE_GROSS,
+        gross=True,
+        shipping=D("500"),
+        shipping_tax=D("50"),
+    )
+    row_id = bridge.creditmemo(order, {"CUP-JP": 1}, shipping=D("500"), shipping_tax=D("50"))
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    counter = bridge.refunds(order, "CUP-JP")
+    assert counter.amount("Principal") == D("1100")  # 1,000 + 100 tax: VAT counted once
+    assert counter.amount("Tax") == 0
+    assert counter.amount("Shipping") == D("550")
+    assert counter.amount("ShippingTax") == 0
+
+
+def test_tax_inclusive_eur_order_refunds_gross_principal_without_tax(bridge: Bridge) -> None:
+    lamp = ItemSpec("LAMP-DE", 2, D("16.80"), D("3.19"), name="Lampe")
+    order = bridge.order(
+        [lamp], shipped={"LAMP-DE": 2}, currency="EUR", store_id=STORE_GROSS, gross=True
+    )
+    row_id = bridge.creditmemo(order, {"LAMP-DE": 1})
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    counter = bridge.refunds(order, "LAMP-DE")
+    assert counter.amount("Principal") == D("19.99")
+    assert counter.amount("Tax") == 0
