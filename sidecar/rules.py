@@ -264,15 +264,14 @@ class _Planner:
     def _state(self, item: AmazonOrderItem) -> _ItemState:
         ledger = self.ledger
         code = item.order_item_id
-        units_done = ledger.units(code)
-        remaining_units = max(0, item.quantity_ordered - item.quantity_canceled - units_done)
-        unshipped = max(
-            0,
-            item.quantity_ordered
-            - item.quantity_shipped
-            - item.quantity_canceled
-            - ledger.units_cancelled(code),
-        )
+        # Amazon's quantity_canceled already counts the units we cancelled once it has
+        # processed our message; the ledger also counts those still in flight. The larger
+        # of the two is what is cancelled, never their sum.
+        ours_cancelled = ledger.units_cancelled(code)
+        cancelled = max(item.quantity_canceled, ours_cancelled)
+        returned = ledger.units(code) - ours_cancelled
+        remaining_units = max(0, item.quantity_ordered - cancelled - returned)
+        unshipped = max(0, item.quantity_ordered - item.quantity_shipped - cancelled)
         unshipped = min(unshipped, remaining_units)
         item_tax = item.item_tax - item.promotion_discount_tax
         item_net = item.item_price - item.promotion_discount

@@ -259,3 +259,20 @@ def test_tax_inclusive_eur_order_refunds_gross_principal_without_tax(bridge: Bri
     counter = bridge.refunds(order, "LAMP-DE")
     assert counter.amount("Principal") == D("19.99")
     assert counter.amount("Tax") == 0
+
+
+def test_two_partial_credit_memos_on_an_unshipped_order_cancel_unit_by_unit(bridge: Bridge) -> None:
+    order = bridge.order([MUG])  # 2 units
+    first = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+    assert bridge.row(first).status == "done", bridge.row(first).status_message
+    mug = bridge.amazon_order(order).item(bridge.amazon_item(order, "MUG-1"))
+    assert (mug.quantity_canceled, bridge.amazon_order(order).status) == (1, "Unshipped")
+
+    second = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+    assert bridge.row(second).status == "done", bridge.row(second).status_message
+    mug = bridge.amazon_order(order).item(bridge.amazon_item(order, "MUG-1"))
+    assert mug.quantity_canceled == 2
+    assert bridge.refunds(order, "MUG-1").units_cancelled == 2
+    assert bridge.amazon_order(order).status == "Canceled"

@@ -247,8 +247,17 @@ def test_mapping_ambiguous_sku_rejected() -> None:
 
 
 def test_mapping_configurable_parent_and_child_counted_once() -> None:
-    order = amz_order(amz_item(sku="SHIRT-M", qty=1, shipped=1, unit_tax="0", shipping="0",
-                               shipping_tax="0", unit_price="20.00"))
+    order = amz_order(
+        amz_item(
+            sku="SHIRT-M",
+            qty=1,
+            shipped=1,
+            unit_tax="0",
+            shipping="0",
+            shipping_tax="0",
+            unit_price="20.00",
+        )
+    )
     parent = memo_item(40, "SHIRT-M", 1, "20.00", "0", ext=None)
     child = memo_item(41, "SHIRT-M", 1, "0", "0", ext=None, parent=40)
     refund = as_refund(decide(memo(parent, child), order, settings(), EMPTY, NOW))
@@ -261,8 +270,9 @@ def test_mapping_configurable_parent_and_child_counted_once() -> None:
 def test_mapping_zero_qty_lines_skipped() -> None:
     order = amz_order(amz_item(CODE_A, qty=2, shipped=2), amz_item(CODE_B, "XYZ", 1, 1))
     refund = as_refund(
-        decide(memo(memo_item(), memo_item(34, "XYZ", 0, ext=CODE_B)), order, settings(), EMPTY,
-               NOW)
+        decide(
+            memo(memo_item(), memo_item(34, "XYZ", 0, ext=CODE_B)), order, settings(), EMPTY, NOW
+        )
     )
     assert [line.order_item_id for line in refund.lines] == [CODE_A]
 
@@ -302,7 +312,9 @@ def test_rule6_unshipped_partial_memo_cancels_units_not_the_order() -> None:
     line = refund.lines[0]
     assert line.merchant_adjustment_item_id == "CM000000005-33-c"
     assert (line.reason, line.quantity, line.quantity_cancelled) == (
-        AdjustmentReason.NO_INVENTORY, 0, 2,
+        AdjustmentReason.NO_INVENTORY,
+        0,
+        2,
     )
     assert dict(line.components) == {P: D("33.60"), T: D("6.38")}
 
@@ -317,12 +329,33 @@ def test_rule6_unshipped_partial_memo_with_buyer_request_refunds_units() -> None
 
 def test_rule6_unshipped_with_earlier_refunds_never_cancels_the_order() -> None:
     order = amz_order(amz_item(qty=2), status=UNSHIPPED)
-    earlier = ledger(ledger_entry(CODE_A, P, "16.80", 1, cancelled=True),
-                     ledger_entry(CODE_A, T, "3.19"))
+    earlier = ledger(
+        ledger_entry(CODE_A, P, "16.80", 1, cancelled=True), ledger_entry(CODE_A, T, "3.19")
+    )
     refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), earlier, NOW))
     (line,) = refund.lines
     assert line.quantity_cancelled == 1
     assert dict(line.components) == {P: D("16.80"), T: D("3.19")}
+
+
+def test_rule6_units_cancelled_by_us_and_seen_by_amazon_count_once() -> None:
+    # Amazon processed our earlier QuantityCancelled: its quantity_canceled shows that unit,
+    # and our ledger shows it too; one unit is left, not zero
+    order = amz_order(amz_item(qty=2, canceled=1), status=UNSHIPPED)
+    earlier = ledger(
+        ledger_entry(CODE_A, P, "16.80", 1, cancelled=True), ledger_entry(CODE_A, T, "3.19")
+    )
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), earlier, NOW))
+    (line,) = refund.lines
+    assert line.quantity_cancelled == 1
+    assert dict(line.components) == {P: D("16.80"), T: D("3.19")}
+
+
+def test_rule6_units_cancelled_outside_the_bridge_still_count() -> None:
+    # the buyer or Amazon cancelled one unit without us: only one unit remains
+    order = amz_order(amz_item(qty=2, canceled=1), status=UNSHIPPED)
+    reason = as_reject(decide(memo(memo_item(qty=2)), order, settings(), EMPTY, NOW))
+    assert "only 1 of 2 remain" in reason
 
 
 def test_rule4_order_already_cancelled_by_us_rejected() -> None:
@@ -334,26 +367,35 @@ def test_rule4_order_already_cancelled_by_us_rejected() -> None:
 
 def test_rule6_partially_shipped_unshipped_units_first_then_returns() -> None:
     order = amz_order(
-        amz_item(qty=3, shipped=1, unit_price="10.00", unit_tax="1.90", shipping="3.00",
-                 shipping_tax="0.57"),
+        amz_item(
+            qty=3,
+            shipped=1,
+            unit_price="10.00",
+            unit_tax="1.90",
+            shipping="3.00",
+            shipping_tax="0.57",
+        ),
         status=PARTIAL,
     )
-    credit = memo(memo_item(qty=3, unit_price="10.00", unit_tax="1.90"), shipping="3.00",
-                  shipping_tax="0.57")
+    credit = memo(
+        memo_item(qty=3, unit_price="10.00", unit_tax="1.90"), shipping="3.00", shipping_tax="0.57"
+    )
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     cancelled, returned = refund.lines
     assert cancelled.merchant_adjustment_item_id == "CM000000005-33-c"
     assert (cancelled.reason, cancelled.quantity, cancelled.quantity_cancelled) == (
-        AdjustmentReason.NO_INVENTORY, 0, 2,
+        AdjustmentReason.NO_INVENTORY,
+        0,
+        2,
     )
     assert returned.merchant_adjustment_item_id == "CM000000005-33"
     assert (returned.reason, returned.quantity, returned.quantity_cancelled) == (
-        AdjustmentReason.CUSTOMER_RETURN, 1, 0,
+        AdjustmentReason.CUSTOMER_RETURN,
+        1,
+        0,
     )
-    assert dict(cancelled.components) == {P: D("20.00"), T: D("3.80"), S: D("2.00"),
-                                          ST: D("0.38")}
-    assert dict(returned.components) == {P: D("10.00"), T: D("1.90"), S: D("1.00"),
-                                         ST: D("0.19")}
+    assert dict(cancelled.components) == {P: D("20.00"), T: D("3.80"), S: D("2.00"), ST: D("0.38")}
+    assert dict(returned.components) == {P: D("10.00"), T: D("1.90"), S: D("1.00"), ST: D("0.19")}
     assert refund.total == credit.grand_total
 
 
@@ -367,7 +409,9 @@ def test_rule7_shipped_partial_refund_customer_return() -> None:
     assert line.order_item_id == CODE_A
     assert line.merchant_adjustment_item_id == "CM000000005-33"
     assert (line.reason, line.quantity, line.quantity_cancelled) == (
-        AdjustmentReason.CUSTOMER_RETURN, 1, 0,
+        AdjustmentReason.CUSTOMER_RETURN,
+        1,
+        0,
     )
     assert line.components == ((P, D("16.80")), (T, D("3.19")), (S, D("4.12")), (ST, D("0.78")))
     assert refund.total == credit.grand_total == D("24.89")
@@ -392,8 +436,11 @@ def two_item_order() -> AmazonOrderState:
 
 
 def test_rule8_shipping_spread_pro_rata_by_principal() -> None:
-    credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A),
-                  memo_item(34, "B", 1, "30.00", "0", ext=CODE_B), shipping="4.00")
+    credit = memo(
+        memo_item(33, "A", 1, "10.00", "0", ext=CODE_A),
+        memo_item(34, "B", 1, "30.00", "0", ext=CODE_B),
+        shipping="4.00",
+    )
     refund = as_refund(decide(credit, two_item_order(), settings(), EMPTY, NOW))
     assert components(refund, CODE_A)[S] == D("1.00")
     assert components(refund, CODE_B)[S] == D("3.00")
@@ -439,8 +486,9 @@ def test_rule9_adjustment_fee_refunds_the_whole_order() -> None:
 
 def test_rule9_adjustment_fee_on_unshipped_order_cancels_it() -> None:
     order = amz_order(amz_item(qty=2), status=UNSHIPPED)
-    decision = decide(memo(memo_item(qty=1), adjustment_negative="5.00"), order, settings(),
-                      EMPTY, NOW)
+    decision = decide(
+        memo(memo_item(qty=1), adjustment_negative="5.00"), order, settings(), EMPTY, NOW
+    )
     assert isinstance(decision, Cancel)
     assert decision.items == (CancelItem(CODE_A, CancelReason.NO_INVENTORY, 2),)
     assert "Adjustment Fee" in decision.note
@@ -463,10 +511,15 @@ def test_rule9_restocking_fee_larger_than_refund_rejected() -> None:
 
 
 def test_rule9_adjustment_refund_sent_as_extra_principal() -> None:
-    order = amz_order(amz_item(CODE_A, "A", 2, 2, "16.80", "0", "0", "0"),
-                      amz_item(CODE_B, "B", 2, 2, "10.00", "0", "0", "0"))
-    credit = memo(memo_item(33, "A", 1, "16.80", "0", ext=CODE_A),
-                  memo_item(34, "B", 1, "10.00", "0", ext=CODE_B), adjustment_positive="5.36")
+    order = amz_order(
+        amz_item(CODE_A, "A", 2, 2, "16.80", "0", "0", "0"),
+        amz_item(CODE_B, "B", 2, 2, "10.00", "0", "0", "0"),
+    )
+    credit = memo(
+        memo_item(33, "A", 1, "16.80", "0", ext=CODE_A),
+        memo_item(34, "B", 1, "10.00", "0", ext=CODE_B),
+        adjustment_positive="5.36",
+    )
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     assert components(refund, CODE_A) == {P: D("20.16")}
     assert components(refund, CODE_B) == {P: D("12.00")}
@@ -485,8 +538,9 @@ def test_rule9_adjustment_refund_beyond_remaining_principal_rejected() -> None:
 
 
 def test_promotion_magento_discount_reduces_principal() -> None:
-    order = amz_order(amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0",
-                               promotion="4.00"))
+    order = amz_order(
+        amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0", promotion="4.00")
+    )
     credit = memo(memo_item(qty=1, unit_price="20.00", unit_tax="0", discount="2.00"))
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     assert components(refund) == {P: D("18.00")}
@@ -494,15 +548,24 @@ def test_promotion_magento_discount_reduces_principal() -> None:
 
 
 def test_promotion_ignored_in_magento_rejected() -> None:
-    order = amz_order(amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0",
-                               promotion="4.00"))
+    order = amz_order(
+        amz_item(qty=2, shipped=2, unit_price="20.00", unit_tax="0", promotion="4.00")
+    )
     credit = memo(memo_item(qty=1, unit_price="20.00", unit_tax="0"))
     assert "exceeds by 2.00 EUR" in as_reject(decide(credit, order, settings(), EMPTY, NOW))
 
 
 def test_tax_gross_eur_principal_includes_vat() -> None:
-    order = amz_order(amz_item(qty=1, shipped=1, unit_price="19.99", unit_tax="3.19",
-                               shipping="4.90", shipping_tax="0.78"))
+    order = amz_order(
+        amz_item(
+            qty=1,
+            shipped=1,
+            unit_price="19.99",
+            unit_tax="3.19",
+            shipping="4.90",
+            shipping_tax="0.78",
+        )
+    )
     credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
     gross = settings(convention=TaxConvention.GROSS)
     refund = as_refund(decide(credit, order, gross, EMPTY, NOW))
@@ -513,23 +576,35 @@ def test_tax_gross_eur_principal_includes_vat() -> None:
 
 def test_tax_gross_jpy_zero_decimals() -> None:
     order = amz_order(
-        amz_item(qty=2, shipped=2, unit_price="1100", unit_tax="100", shipping="550",
-                 shipping_tax="50"),
+        amz_item(
+            qty=2, shipped=2, unit_price="1100", unit_tax="100", shipping="550", shipping_tax="50"
+        ),
         currency="JPY",
     )
-    credit = memo(memo_item(qty=1, row_total="999.5000", tax="100.0000"), shipping="500.0000",
-                  shipping_tax="50.0000", currency="JPY")
-    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY,
-                              NOW))
+    credit = memo(
+        memo_item(qty=1, row_total="999.5000", tax="100.0000"),
+        shipping="500.0000",
+        shipping_tax="50.0000",
+        currency="JPY",
+    )
+    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY, NOW))
     (line,) = refund.lines
     assert line.components == ((P, D("1100")), (S, D("550")))
     assert [str(a) for _, a in line.components] == ["1100", "550"]
 
 
 def test_tax_net_plus_tax_on_vat_inclusive_prices_never_counts_vat_twice() -> None:
-    order = amz_order(amz_item(qty=2, shipped=2, unit_price="19.99", unit_tax="3.19",
-                               shipping="4.90", shipping_tax="0.78"),
-                      prices_include_tax=True)
+    order = amz_order(
+        amz_item(
+            qty=2,
+            shipped=2,
+            unit_price="19.99",
+            unit_tax="3.19",
+            shipping="4.90",
+            shipping_tax="0.78",
+        ),
+        prices_include_tax=True,
+    )
     credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     assert components(refund) == {P: D("16.80"), T: D("3.19"), S: D("4.12"), ST: D("0.78")}
@@ -538,8 +613,7 @@ def test_tax_net_plus_tax_on_vat_inclusive_prices_never_counts_vat_twice() -> No
 
 
 def test_tax_net_plus_tax_jpy() -> None:
-    order = amz_order(amz_item(qty=1, shipped=1, unit_price="1000", unit_tax="100"),
-                      currency="JPY")
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="1000", unit_tax="100"), currency="JPY")
     credit = memo(memo_item(qty=1, row_total="1000", tax="100"), currency="JPY")
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     assert components(refund) == {P: D("1000"), T: D("100")}
@@ -556,8 +630,7 @@ def test_amounts_quantized_once_half_up() -> None:
 
 
 def test_kwd_amount_needing_three_decimals_rejected() -> None:
-    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.125", unit_tax="0"),
-                      currency="KWD")
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.125", unit_tax="0"), currency="KWD")
     credit = memo(memo_item(qty=1, row_total="5.1250", tax="0"), currency="KWD")
     reason = as_reject(decide(credit, order, settings(), EMPTY, NOW))
     assert "5.125 KWD" in reason
@@ -565,8 +638,7 @@ def test_kwd_amount_needing_three_decimals_rejected() -> None:
 
 
 def test_kwd_amount_with_two_significant_decimals_sent() -> None:
-    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.120", unit_tax="0"),
-                      currency="KWD")
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="5.120", unit_tax="0"), currency="KWD")
     credit = memo(memo_item(qty=1, row_total="5.1200", tax="0"), currency="KWD")
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     assert [str(a) for _, a in refund.lines[0].components] == ["5.12"]
@@ -594,7 +666,9 @@ def test_rule8_shipping_only_memo_refunds_amount_only_lines() -> None:
     refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
     (line,) = refund.lines
     assert (line.reason, line.quantity, line.quantity_cancelled) == (
-        AdjustmentReason.GENERAL_ADJUSTMENT, 0, 0,
+        AdjustmentReason.GENERAL_ADJUSTMENT,
+        0,
+        0,
     )
     assert line.merchant_adjustment_item_id == f"CM000000005-{CODE_A}"
     assert dict(line.components) == {P: D("0.00"), S: D("4.12"), ST: D("0.78")}
