@@ -71,13 +71,17 @@ class FeedPump:
     # ---------------------------------------------------------------- batching
 
     def plan(self) -> list[int]:
-        """One feed per (account, feed type, marketplace) with waiting messages, unless one
-        is already on its way to createFeed: then messages keep collecting for the next."""
+        """One feed per (account, feed type, marketplace) with waiting messages, built only
+        when createFeed has a token and no other feed of the group is on its way there:
+        until then messages keep collecting, so the feed Amazon gets is as full as it can be."""
         planned = []
         busy = dao.groups_in_flight(self.ctx.engine)
         for account_id, feed_type, marketplace_id, _count in dao.planned_groups(self.ctx.engine):
             if (account_id, feed_type, marketplace_id) in busy:
                 continue
+            limiter = self.ctx.limiter
+            if limiter is not None and limiter.peek(account_id, "createFeed") > 0:
+                continue  # no createFeed token yet: let the batch grow until there is one
             try:
                 account = self.ctx.config.account(account_id)
             except KeyError:

@@ -149,5 +149,13 @@ def test_many_credit_memos_share_one_feed(bridge: Bridge) -> None:
     bridge.drive()
 
     assert [bridge.row(r).status for r in rows] == ["done"] * 5
-    assert bridge.emulator.state.calls("createFeed") == 1
+    calls = {
+        op: bridge.emulator.state.calls(op)
+        for op in ("getOrder", "createFeedDocument", "uploadFeedDocument", "createFeed",
+                   "getFeed", "getFeedDocument", "downloadFeedDocument", "getFeeds")
+    }
+    # one getOrder per memo (never decide on stale state), then one feed for all five
+    assert calls == {"getOrder": 5, "createFeedDocument": 1, "uploadFeedDocument": 1,
+                     "createFeed": 1, "getFeed": 1, "getFeedDocument": 1,
+                     "downloadFeedDocument": 1, "getFeeds": 0}
     assert all(bridge.refunds(o, "MUG-1").adjustments == 1 for o in orders)
