@@ -62,7 +62,7 @@ from sidecar.emulator.config import (
 from sidecar.emulator.server import EmulatorServer
 from sidecar.emulator.state import SeedItem
 from sidecar.rules import decide
-from sidecar.tables import feed, outbox, sales_order, sales_order_grid
+from sidecar.tables import feed, feed_message, outbox, sales_order, sales_order_grid
 from sidecar.worker import Worker
 from tests.conftest import create_database, drop_database
 
@@ -611,13 +611,19 @@ E2E_MARKETPLACE = "A1PA6795UKMFR9"
 FEED_DONE_STATES = ("done", "cancelled", "fatal", "unknown")
 
 
-def next_due(engine: Engine) -> datetime | None:
+def next_due(engine: Engine, limiter: RateLimiter, now: datetime) -> datetime | None:
+    """When the worker next has something to do: a feed check, a pending row, or the next
+    createFeed token for messages waiting to be batched."""
     with engine.connect() as conn:
+        waiting = conn.execute(select(func.count()).select_from(feed_message)
+                               .where(feed_message.c.state == "planned")).scalar_one()
         feed_due = conn.execute(select(func.min(feed.c.next_check_at))
                                 .where(feed.c.state.not_in(FEED_DONE_STATES))).scalar_one()
         row_due = conn.execute(select(func.min(outbox.c.available_at))
                                .where(outbox.c.status == "pending")).scalar_one()
-    due = [d for d in (feed_due, row_due) if d is not None]
+    token_due = (now + timedelta(seconds=limiter.peek("acct-eu", "createFeed"))
+                 if waiting else None)
+    due = [d for d in (feed_due, row_due, token_due) if d is not None]
     return min(due) if due else None
 
 
@@ -661,7 +667,7 @@ def bench_e2e(server_url: str, table: Table) -> None:
                 cycles += 1
                 if worker.cycle():
                     continue
-                due = next_due(engine)
+                due = next_due(engine, limiter, clock())
                 if due is None:
                     break  # nothing pending, no feed in flight
                 clock.advance((due - clock()).total_seconds() + 0.01)
