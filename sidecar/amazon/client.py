@@ -216,7 +216,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     text = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return float(text)  # Retry-After seconds
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

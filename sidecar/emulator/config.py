@@ -64,7 +64,7 @@ class ManualClock:
             if start.tzinfo is None:
                 start = start.replace(tzinfo=UTC)
             start = start.timestamp()
-        self._now = float(start)
+        self._now = float(start)  # epoch seconds
         self._lock = threading.Lock()
 
     def time(self) -> float:

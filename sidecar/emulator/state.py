@@ -153,7 +153,7 @@ class TokenBucket:
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate = rate
         self.burst = burst
-        self.tokens = float(burst)
+        self.tokens = float(burst)  # rate-limit tokens
         self.updated = now
 
     def take(self, now: float) -> bool:
