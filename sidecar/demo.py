@@ -20,21 +20,14 @@ from pathlib import Path
 from sqlalchemy import Engine, func, insert, select
 from werkzeug.serving import make_server
 
-from sidecar.amazon.credentials import AccountCredentials, Secret
 from sidecar.amazon.ratelimit import RateLimiter
 from sidecar.app import create_app
 from sidecar.clients import ClientFactory
 from sidecar.clock import utcnow
 from sidecar.config import AmazonAccount, Config
 from sidecar.db import make_engine
-from sidecar.domain import AccountSettings
+from sidecar.emulator.accounts import emulator_account
 from sidecar.emulator.config import (
-    DEFAULT_AWS_ACCESS_KEY_ID,
-    DEFAULT_AWS_SECRET_ACCESS_KEY,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REFRESH_TOKEN,
-    DEFAULT_SELLER_ID,
     EmulatorConfig,
 )
 from sidecar.emulator.server import EmulatorServer
@@ -121,28 +114,15 @@ CASES = (
 
 
 def demo_accounts(emulator_url: str) -> tuple[AmazonAccount, ...]:
-    def account(account_id: str, stores: tuple[int, ...], refund: bool) -> AmazonAccount:
-        return AmazonAccount(
-            account_id=account_id,
-            seller_id=DEFAULT_SELLER_ID,
-            marketplace_id=MARKETPLACE,
-            store_ids=stores,
-            credentials=AccountCredentials(
-                lwa_client_id=DEFAULT_CLIENT_ID,
-                lwa_client_secret=Secret(DEFAULT_CLIENT_SECRET),
-                refresh_token=Secret(DEFAULT_REFRESH_TOKEN),
-                aws_access_key_id=Secret(DEFAULT_AWS_ACCESS_KEY_ID),
-                aws_secret_access_key=Secret(DEFAULT_AWS_SECRET_ACCESS_KEY),
-                endpoint=emulator_url,
-                aws_region="us-east-1",
-                lwa_url=f"{emulator_url}/auth/o2/token",
-            ),
-            settings=AccountSettings(account_id=account_id, refund_on_creditmemo=refund),
-        )
-
     return (
-        account("demo-us", (DEMO_STORE,), True),
-        account("demo-refunds-off", (STORE_REFUND_OFF,), False),
+        emulator_account(emulator_url, "demo-us", (DEMO_STORE,), marketplace_id=MARKETPLACE),
+        emulator_account(
+            emulator_url,
+            "demo-refunds-off",
+            (STORE_REFUND_OFF,),
+            marketplace_id=MARKETPLACE,
+            refund=False,
+        ),
     )
 
 

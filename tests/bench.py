@@ -40,22 +40,16 @@ import pymysql
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import make_url
 
-from sidecar.amazon.credentials import AccountCredentials, Secret
 from sidecar.amazon.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, epoch_us
 from sidecar.clients import ClientFactory
 from sidecar.clock import utcnow
-from sidecar.config import AmazonAccount, Config
+from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.db import make_engine
-from sidecar.domain import AccountSettings, Refund
+from sidecar.domain import Refund
+from sidecar.emulator.accounts import emulator_account
 from sidecar.emulator.config import (
-    DEFAULT_AWS_ACCESS_KEY_ID,
-    DEFAULT_AWS_SECRET_ACCESS_KEY,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_RATE_LIMITS,
-    DEFAULT_REFRESH_TOKEN,
-    DEFAULT_SELLER_ID,
     OPERATIONS,
     EmulatorConfig,
 )
@@ -639,20 +633,7 @@ def bench_e2e(server_url: str, table: Table) -> None:
     try:
         with EmulatorServer(config=EmulatorConfig(xsd_dir=xsd, rate_limits=emulator_limits),
                             clock=clock) as emulator:
-            acct = AmazonAccount(
-                account_id="acct-eu", seller_id=DEFAULT_SELLER_ID,
-                marketplace_id=E2E_MARKETPLACE, store_ids=(1,),
-                credentials=AccountCredentials(
-                    lwa_client_id=DEFAULT_CLIENT_ID,
-                    lwa_client_secret=Secret(DEFAULT_CLIENT_SECRET),
-                    refresh_token=Secret(DEFAULT_REFRESH_TOKEN),
-                    aws_access_key_id=Secret(DEFAULT_AWS_ACCESS_KEY_ID),
-                    aws_secret_access_key=Secret(DEFAULT_AWS_SECRET_ACCESS_KEY),
-                    endpoint=emulator.url, aws_region="us-east-1",
-                    lwa_url=f"{emulator.url}/auth/o2/token",
-                ),
-                settings=AccountSettings(account_id="acct-eu", refund_on_creditmemo=True),
-            )
+            acct = emulator_account(emulator.url, "acct-eu", (1,), marketplace_id=E2E_MARKETPLACE)
             cfg = Config(database_url=url, accounts=(acct,), worker_id="bench-worker",
                          batch_size=E2E_BATCH, feed_poll_seconds=0, poll_interval_seconds=0)
             limiter = RateLimiter(engine, limits={"acct-eu": fast}, clock_us=clock.epoch_us,

@@ -17,21 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from sidecar.amazon.credentials import AccountCredentials, Secret
 from sidecar.amazon.ratelimit import Limit, RateLimiter
 from sidecar.clients import ClientFactory
 from sidecar.clock import utcnow
 from sidecar.config import AmazonAccount, Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.db import make_engine
-from sidecar.domain import AccountSettings, TaxConvention
+from sidecar.domain import TaxConvention
+from sidecar.emulator.accounts import emulator_account
 from sidecar.emulator.config import (
-    DEFAULT_AWS_ACCESS_KEY_ID,
-    DEFAULT_AWS_SECRET_ACCESS_KEY,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REFRESH_TOKEN,
-    DEFAULT_SELLER_ID,
     EmulatorConfig,
 )
 from sidecar.emulator.server import EmulatorServer
@@ -70,24 +64,13 @@ def account(
     refund: bool = True,
     convention: TaxConvention = TaxConvention.NET_PLUS_TAX,
 ) -> AmazonAccount:
-    return AmazonAccount(
-        account_id=account_id,
-        seller_id=DEFAULT_SELLER_ID,
+    return emulator_account(
+        url,
+        account_id,
+        store_ids,
         marketplace_id=MARKETPLACE,
-        store_ids=store_ids,
-        credentials=AccountCredentials(
-            lwa_client_id=DEFAULT_CLIENT_ID,
-            lwa_client_secret=Secret(DEFAULT_CLIENT_SECRET),
-            refresh_token=Secret(DEFAULT_REFRESH_TOKEN),
-            aws_access_key_id=Secret(DEFAULT_AWS_ACCESS_KEY_ID),
-            aws_secret_access_key=Secret(DEFAULT_AWS_SECRET_ACCESS_KEY),
-            endpoint=url,
-            aws_region="us-east-1",
-            lwa_url=f"{url}/auth/o2/token",
-        ),
-        settings=AccountSettings(
-            account_id=account_id, refund_on_creditmemo=refund, tax_convention=convention
-        ),
+        refund=refund,
+        convention=convention,
     )
 
 
