@@ -103,9 +103,7 @@ def decide(
         )
     # Never decide on Amazon state older than the credit memo.
     if order is None:
-        return Wait(
-            f"Amazon order {ext} has not been read yet", until=now, refresh_order=True
-        )
+        return Wait(f"Amazon order {ext} has not been read yet", until=now, refresh_order=True)
     if order.fetched_at < memo.created_at:
         return Wait(
             f"Amazon order {ext} was last read at {order.fetched_at:%Y-%m-%d %H:%M:%S}, before "
@@ -136,8 +134,10 @@ def _decide(
         )
     # Rule 3: refunds only for Unshipped, PartiallyShipped, Shipped.
     if order.status not in REFUNDABLE:
-        shown = order.status.value if order.status is not None else (
-            f"unknown ({order.raw_status!r})" if order.raw_status else "unknown"
+        shown = (
+            order.status.value
+            if order.status is not None
+            else (f"unknown ({order.raw_status!r})" if order.raw_status else "unknown")
         )
         raise _Rejected(
             f"Amazon order {ext} has status {shown}; a cancellation or refund is possible only "
@@ -190,6 +190,7 @@ class _MemoLine:
     qty: int
     principal: Decimal  # memo amount in the refund convention, quantized
     tax: Decimal  # 0 under GROSS
+    magento_shipped: int = 0  # units Magento shows shipped for this order item
 
 
 @dataclass
@@ -307,6 +308,15 @@ class _Planner:
         by_code = {line.amazon.order_item_id: line for line in lines}
         for line in lines:
             state = self.states[line.amazon.order_item_id]
+            if line.magento_shipped > state.item.quantity_shipped:
+                # Cancelling as NoInventory what the store says it shipped would be wrong;
+                # the shipment must reach Amazon first (rule 6's documented procedure).
+                raise _Rejected(
+                    f"SKU {line.sku} (Amazon item {state.code}): Magento shows "
+                    f"{line.magento_shipped} unit(s) shipped but Amazon shows "
+                    f"{state.item.quantity_shipped}; confirm the shipment to Amazon first, "
+                    "then requeue this credit memo"
+                )
             if line.qty > state.remaining_units:
                 raise _Rejected(
                     f"SKU {line.sku} (Amazon item {state.code}): the credit memo credits "
@@ -404,6 +414,7 @@ class _Planner:
                     prev.qty += line.qty
                     prev.principal += line.principal
                     prev.tax += line.tax
+                    prev.magento_shipped += line.magento_shipped
                 else:
                     merged[code] = line
         return list(merged.values())
@@ -487,6 +498,7 @@ class _Planner:
             int(qty),
             quantize(principal, self.currency),
             quantize(tax, self.currency),
+            int(max((m.qty_shipped for m in members), default=ZERO)),
         )
 
     # ---- refunds
@@ -664,9 +676,7 @@ class _Planner:
             if alloc.units > 0 or alloc.amounts:
                 allocs.append(alloc)
         if not allocs:
-            raise _Rejected(
-                f"Amazon order {self.order.amazon_order_id} has nothing left to refund"
-            )
+            raise _Rejected(f"Amazon order {self.order.amazon_order_id} has nothing left to refund")
         self.notes.append(
             f"the credit memo has an Adjustment Fee of "
             f"{_fmt(self.memo.adjustment_negative, self.currency)}; with a fee no partial refund "

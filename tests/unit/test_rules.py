@@ -358,6 +358,15 @@ def test_rule6_units_cancelled_outside_the_bridge_still_count() -> None:
     assert "only 1 of 2 remain" in reason
 
 
+def test_rule6_units_magento_shipped_but_amazon_does_not_know_rejected() -> None:
+    # the shipment never reached Amazon: cancelling those units as NoInventory would be wrong
+    order = amz_order(amz_item(qty=2, shipped=0), status=UNSHIPPED)
+    shipped_in_magento = replace(memo_item(qty=1), qty_shipped=D(2))
+    reason = as_reject(decide(memo(shipped_in_magento), order, settings(), EMPTY, NOW))
+    assert "Magento shows 2 unit(s) shipped but Amazon shows 0" in reason
+    assert "confirm the shipment to Amazon first" in reason
+
+
 def test_rule4_order_already_cancelled_by_us_rejected() -> None:
     order = amz_order(amz_item(qty=2), status=UNSHIPPED)
     cancelled = RefundLedger(creditmemo_ids=frozenset({4}), order_canceled_by_us=True)
