@@ -75,7 +75,7 @@ def item_links(memo: CreditMemo) -> dict[str, int]:
 def restock_note(memo: CreditMemo) -> str:
     """Magento's "Return to Stock" is its own stock change; the bridge only reports it."""
     restocked = [f"{i.sku} x{i.qty.normalize():f}" for i in memo.items if i.back_to_stock]
-    return f" Returned to stock in Magento: {', '.join(restocked)}." if restocked else ""
+    return f"Returned to stock in Magento: {', '.join(restocked)}." if restocked else ""
 
 
 class EventHandler:
@@ -154,7 +154,8 @@ class EventHandler:
                 if decision.note:
                     message += f" ({decision.note})"
                 self._queue(conn, row, memo, account, decision)
-            message += restock_note(memo)
+            if note := restock_note(memo):
+                message = f"{message.rstrip('. ')}. {note}"
             if not outbox_dao.complete_in(conn, row, status, message):
                 conn.rollback()
                 return Handled("lease lost; another worker owns the row now")
