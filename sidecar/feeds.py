@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from sidecar import codec
 from sidecar.amazon.client import Feed as AmazonFeed
-from sidecar.amazon.client import OutcomeUnknown, SpApiClient, SpApiError
+from sidecar.amazon.client import OutcomeUnknown, SpApiClient, SpApiError, Throttled
 from sidecar.amazon.feed_xml import (
     FEED_CONTENT_TYPE,
     FEED_TYPE_ACKNOWLEDGEMENT,
@@ -196,6 +196,15 @@ class FeedPump:
                 next_check_at=self.ctx.now() + RECONCILE_RETRY,
             )
             return StepResult(row.id, "submitting", "outcome unknown; will reconcile", moved=False)
+        except Throttled as exc:
+            # a 429 (or our own limiter) refused it before Amazon did anything: safe to resend
+            self._release(
+                row,
+                state="uploaded",
+                last_error=f"createFeed throttled: {exc}",
+                next_check_at=self.ctx.now() + timedelta(seconds=max(1.0, exc.retry_after_s)),
+            )
+            return StepResult(row.id, "uploaded", "createFeed throttled", moved=False)
         except SpApiError as exc:
             if exc.status >= 500 or exc.status == 429:
                 raise

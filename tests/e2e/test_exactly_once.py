@@ -159,3 +159,21 @@ def test_many_credit_memos_share_one_feed(bridge: Bridge) -> None:
                      "createFeed": 1, "getFeed": 1, "getFeedDocument": 1,
                      "downloadFeedDocument": 1, "getFeeds": 0}
     assert all(bridge.refunds(o, "MUG-1").adjustments == 1 for o in orders)
+
+
+def test_throttled_createfeed_is_submitted_again_without_reconciling(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    # more 429s than the client retries: Amazon refused every attempt, nothing was created
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.THROTTLE, count=20)
+    bridge.drive()
+    assert feed_states(bridge) == ["uploaded"]
+    assert bridge.emulator.state.all_feeds() == []
+
+    bridge.emulator.state.clear_faults()
+    bridge.clock.advance(minutes=5)
+    bridge.drive()
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done"
+    assert bridge.emulator.state.calls("getFeeds") == 0
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
