@@ -52,7 +52,7 @@ def cmd_web(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 
     from sidecar.app import create_app
 
-    app = create_app(cfg)
+    app = create_app(cfg, _engine(cfg))
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

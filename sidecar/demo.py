@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, insert
 from werkzeug.serving import make_server
 
 from sidecar.amazon.ratelimit import RateLimiter
@@ -132,9 +132,6 @@ def _money(x: Decimal) -> str:
 
 def seed(engine: Engine, emulator: EmulatorServer) -> int:
     """Magento orders, Amazon orders and one credit memo outbox row per case."""
-    with engine.connect() as conn:
-        if conn.execute(select(func.count()).select_from(outbox)).scalar_one():
-            return 0  # already seeded: a restart keeps the demo's history
     now = utcnow().replace(microsecond=0)
     for n, case in enumerate(CASES, start=1):
         amazon_id = f"111-{n:07d}-{1234567 + n:07d}"
@@ -278,8 +275,14 @@ def run_demo(
 ) -> int:
     """Seed the demo and run it: serve the health page until Ctrl-C, or (cycles > 0) run that
     many worker cycles and return. processing_seconds: how long the emulator takes to process
-    a feed (3 s makes `submitted` visible on the page; tests pass 0)."""
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    a feed (3 s makes `submitted` visible on the page; tests pass 0).
+
+    Every start is a fresh demo: the emulator keeps its orders and feeds in memory, so a
+    database from an earlier run would point at feeds the new emulator never saw."""
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     engine = make_engine(url)
     migrate(engine, with_magento_tables=True)
