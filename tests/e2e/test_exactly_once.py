@@ -177,3 +177,13 @@ def test_throttled_createfeed_is_submitted_again_without_reconciling(bridge: Bri
     assert bridge.row(row_id).status == "done"
     assert bridge.emulator.state.calls("getFeeds") == 0
     assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_gzip_processing_report_is_read(bridge: Bridge) -> None:
+    bridge.emulator.state.config.gzip_reports = True  # compressionAlgorithm GZIP
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
