@@ -148,6 +148,17 @@ def _decimal(obj: dict[str, Any], key: str, path: str, *, signed: bool = False) 
     return number
 
 
+def _amount_or_zero(
+    obj: dict[str, Any], key: str, path: str, *, signed: bool = False
+) -> Decimal:
+    """A money field Magento may leave NULL (e.g. no adjustment on an API refund): the key
+    must be there, null reads as 0."""
+    _require(obj, key, path)
+    if obj[key] is None:
+        return Decimal(0)
+    return _decimal(obj, key, path, signed=signed)
+
+
 def _opt_decimal(obj: dict[str, Any], key: str, path: str, default: Decimal) -> Decimal:
     if obj.get(key) is None:
         return default
@@ -210,8 +221,8 @@ def _creditmemo_item(raw: dict[str, Any], path: str) -> CreditMemoItem:
         price_incl_tax=_decimal(raw, "price_incl_tax", path),
         row_total=_decimal(raw, "row_total", path),
         row_total_incl_tax=_decimal(raw, "row_total_incl_tax", path),
-        tax_amount=_decimal(raw, "tax_amount", path),
-        discount_amount=_decimal(raw, "discount_amount", path, signed=True),
+        tax_amount=_amount_or_zero(raw, "tax_amount", path),
+        discount_amount=_amount_or_zero(raw, "discount_amount", path, signed=True),
         back_to_stock=_bool(raw, "back_to_stock", path),
         ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
         parent_item_id=_opt_int(raw, "parent_item_id", path),
@@ -234,13 +245,13 @@ def parse_creditmemo(payload: str | bytes) -> CreditMemo:
         created_at=_timestamp(cm, "created_at", path),
         order_currency_code=_currency(cm, "order_currency_code", path),
         subtotal=_decimal(cm, "subtotal", path),
-        tax_amount=_decimal(cm, "tax_amount", path),
+        tax_amount=_amount_or_zero(cm, "tax_amount", path),
         # Magento stores the credit memo's discount as a negative number; keep its sign
-        discount_amount=_decimal(cm, "discount_amount", path, signed=True),
-        shipping_amount=_decimal(cm, "shipping_amount", path),
-        shipping_tax_amount=_decimal(cm, "shipping_tax_amount", path),
-        adjustment_positive=_decimal(cm, "adjustment_positive", path),
-        adjustment_negative=_decimal(cm, "adjustment_negative", path),
+        discount_amount=_amount_or_zero(cm, "discount_amount", path, signed=True),
+        shipping_amount=_amount_or_zero(cm, "shipping_amount", path),
+        shipping_tax_amount=_amount_or_zero(cm, "shipping_tax_amount", path),
+        adjustment_positive=_amount_or_zero(cm, "adjustment_positive", path),
+        adjustment_negative=_amount_or_zero(cm, "adjustment_negative", path),
         grand_total=_decimal(cm, "grand_total", path),
         items=_items(doc, _creditmemo_item),
         order=order,

@@ -57,15 +57,28 @@ class Config
         $pattern = $this->getAmazonOrderIdPattern($storeId);
         // Use "~" as delimiter; escape every "~" of the pattern that is not escaped already.
         $regex = '~' . preg_replace('/(?<!\\\\)((?:\\\\\\\\)*)~/', '$1\\\\~', $pattern) . '~';
+        // error_get_last() would otherwise report whatever unrelated warning came before.
+        error_clear_last();
         $result = @preg_match($regex, $extOrderId);
         if ($result === false) {
             $error = error_get_last();
+            if ($error === null) {
+                // Compiled, but failed at run time (backtrack / JIT stack limit, bad UTF-8).
+                throw new \UnexpectedValueException(sprintf(
+                    'Amazon Refund Bridge: the configured Amazon order id pattern "%s" (%s) could not be'
+                    . ' matched against the External Order ID "%s": %s',
+                    $pattern,
+                    self::XML_PATH_AMAZON_ORDER_ID_PATTERN,
+                    $extOrderId,
+                    preg_last_error_msg()
+                ));
+            }
             throw new \UnexpectedValueException(sprintf(
                 'Amazon Refund Bridge: the configured Amazon order id pattern "%s" (%s) is not a valid'
                 . ' regular expression: %s',
                 $pattern,
                 self::XML_PATH_AMAZON_ORDER_ID_PATTERN,
-                $error['message'] ?? preg_last_error_msg()
+                $error['message']
             ));
         }
 

@@ -26,9 +26,12 @@ final class DecimalString
             if (!is_finite($value)) {
                 throw new \UnexpectedValueException('Amazon Refund Bridge: non-finite amount');
             }
-            // Render the double with more digits than the column keeps, then round as a decimal
-            // string, exactly like MySQL rounds the value when Magento saves it.
-            $value = number_format($value, 10, '.', '');
+            // Exactly what Magento stores: Pdo\Mysql::prepareColumnValue() turns a float for a
+            // decimal(p,s) column into (float) sprintf('%<p-s>.<s>F', $value) before binding it,
+            // so MySQL receives an already rounded value. sprintf('%.4F') rounds the exact binary
+            // value (ties, which only exactly representable values such as 0.03125 can hit, go to
+            // even). Rounding a 10-digit number_format() string again would round twice.
+            $value = sprintf('%.' . $scale . 'F', $value);
         } elseif (!is_string($value)) {
             throw new \UnexpectedValueException('Amazon Refund Bridge: unsupported amount type ' . get_debug_type($value));
         }

@@ -213,3 +213,28 @@ def test_shipment_track_must_be_object() -> None:
     doc["tracks"] = ["JJD000390007"]
     with pytest.raises(SnapshotError, match=r"\$\.tracks\[0\]: expected an object"):
         parse_shipment(dumps(doc))
+
+
+def test_null_adjustment_shipping_discount_and_tax_read_as_zero() -> None:
+    # Magento leaves these columns NULL when a refund (e.g. through the API) sets none of them
+    doc = copy.deepcopy(CREDITMEMO)
+    for key in ("adjustment_positive", "adjustment_negative", "shipping_amount",
+                "shipping_tax_amount", "discount_amount", "tax_amount"):
+        doc["creditmemo"][key] = None
+    doc["items"][0]["tax_amount"] = None
+    doc["items"][0]["discount_amount"] = None
+    parsed = parse_creditmemo(dumps(doc))
+    assert (parsed.adjustment_positive, parsed.adjustment_negative) == (0, 0)
+    assert (parsed.shipping_amount, parsed.shipping_tax_amount, parsed.tax_amount) == (0, 0, 0)
+    assert (parsed.items[0].tax_amount, parsed.items[0].discount_amount) == (0, 0)
+
+
+def test_null_row_total_and_grand_total_still_rejected() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["items"][0]["row_total"] = None
+    with pytest.raises(SnapshotError, match=r"items\[0\]\.row_total"):
+        parse_creditmemo(dumps(doc))
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["creditmemo"]["grand_total"] = None
+    with pytest.raises(SnapshotError, match=r"creditmemo\.grand_total"):
+        parse_creditmemo(dumps(doc))

@@ -111,7 +111,8 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
             ],
             'items' => [
                 [
-                    'entity_id' => (int) $cmItems[0]->getEntityId(),
+                    // Magento saves the items after *_save_after (processRelations): no id yet.
+                    'entity_id' => null,
                     'order_item_id' => (int) $orderItems[0]->getItemId(), 'parent_item_id' => null,
                     'sku' => 'ABC-1', 'name' => 'Blue mug', 'product_type' => 'simple',
                     'ext_order_item_id' => '12345678901234',
@@ -123,7 +124,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                     'qty_canceled' => '0.0000',
                 ],
                 [
-                    'entity_id' => (int) $cmItems[1]->getEntityId(),
+                    'entity_id' => null,
                     'order_item_id' => (int) $orderItems[1]->getItemId(), 'parent_item_id' => null,
                     'sku' => 'TSHIRT-M', 'name' => 'T-shirt', 'product_type' => 'configurable',
                     'ext_order_item_id' => '22222222222222',
@@ -135,7 +136,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                     'qty_canceled' => '0.0000',
                 ],
                 [
-                    'entity_id' => (int) $cmItems[2]->getEntityId(),
+                    'entity_id' => null,
                     'order_item_id' => (int) $orderItems[2]->getItemId(),
                     'parent_item_id' => (int) $orderItems[1]->getItemId(),
                     'sku' => 'TSHIRT-M', 'name' => 'T-shirt M', 'product_type' => 'simple',
@@ -150,6 +151,9 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
             ],
         ];
         $this->assertSame($expected, json_decode($row['payload'], true, 512, JSON_THROW_ON_ERROR));
+        // ... and the items were committed right after the snapshot, in the same transaction.
+        $this->assertSame(4, $this->rowCount('sales_creditmemo_item'));
+        $this->assertGreaterThan(0, (int) $cmItems[0]->getEntityId());
 
         // Amounts are JSON strings, never numbers; the payload agrees with the committed rows.
         $this->assertStringContainsString('"grand_total":"36.7900"', $row['payload']);

@@ -21,9 +21,12 @@ use RefundBridge\Outbox\Test\Integration\Support\ArrayScopeConfig;
 use RefundBridge\Outbox\Test\Integration\Support\TestDatabase;
 
 /**
- * Real MariaDB/MySQL, Magento stand-ins. A "save" mirrors Magento's AbstractDb::save(): begin a
- * transaction on the sales connection, INSERT the entity rows, dispatch *_save_after (call the
- * observer with the in-memory model), commit; on any exception roll back and rethrow.
+ * Real MariaDB/MySQL, Magento stand-ins. A "save" mirrors Magento 2.4's
+ * VersionControl\AbstractDb::save(): begin a transaction on the sales connection, INSERT the
+ * entity row, dispatch *_save_after (call the observer with the in-memory model), THEN save the
+ * child rows (processAfterSaves() runs afterSave() before processRelations(), so credit memo
+ * items and shipment items / tracks have no entity_id yet when the observer runs), commit; on any
+ * exception roll back and rethrow.
  */
 abstract class IntegrationTestCase extends TestCase
 {
@@ -159,6 +162,7 @@ abstract class IntegrationTestCase extends TestCase
             ]);
             $creditmemo->setOrder($order);
             $models = [];
+            $rows = [];
             foreach ($items as $spec) {
                 /** @var OrderItem $orderItem */
                 $orderItem = $spec['order_item'];
@@ -171,19 +175,23 @@ abstract class IntegrationTestCase extends TestCase
                     'sku' => $orderItem->getSku(),
                     'name' => $orderItem->getName(),
                 ];
-                $itemId = $this->insertRow('sales_creditmemo_item', $row);
                 // Magento's refund() adds the qty to the order item in memory (float) and saves it.
                 $this->pdo->prepare('UPDATE sales_order_item SET qty_refunded = qty_refunded + ? WHERE item_id = ?')
                     ->execute([(string) $row['qty'], (int) $orderItem->getItemId()]);
                 $orderItem->setQtyRefunded((float) $orderItem->getQtyRefunded() + (float) $row['qty']);
-                $item = new Creditmemo\Item(['entity_id' => $itemId] + $row);
+                $item = new Creditmemo\Item($row); // not saved yet: no entity_id
                 $item->setOrderItem($orderItem);
                 $item->setBackToStock($backToStock);
                 $models[] = $item;
+                $rows[] = $row;
             }
             $creditmemo->setItems($models);
 
             $this->dispatchCreditmemoSaveAfter($creditmemo, $resource);
+            // processRelations(): the items are saved only after the event.
+            foreach ($models as $i => $item) {
+                $item->setEntityId($this->insertRow('sales_creditmemo_item', $rows[$i]));
+            }
             $this->adapter->commit();
         } catch (\Throwable $e) {
             $this->adapter->rollBack();
@@ -241,6 +249,7 @@ abstract class IntegrationTestCase extends TestCase
             ]);
             $shipment->setOrder($order);
             $models = [];
+            $itemRows = [];
             foreach ($items as $spec) {
                 $orderItem = $spec['order_item'];
                 unset($spec['order_item']);
@@ -251,17 +260,18 @@ abstract class IntegrationTestCase extends TestCase
                     'sku' => $orderItem->getSku(),
                     'name' => $orderItem->getName(),
                 ];
-                $itemId = $this->insertRow('sales_shipment_item', $row);
-                $item = new Shipment\Item(['entity_id' => $itemId] + $row);
+                $item = new Shipment\Item($row); // not saved yet: no entity_id
                 $item->setOrderItem($orderItem);
                 $models[] = $item;
+                $itemRows[] = $row;
             }
             $shipment->setItems($models);
             $trackModels = [];
+            $trackRows = [];
             foreach ($tracks as $spec) {
                 $row = $spec + ['parent_id' => $shipmentId, 'order_id' => (int) $order->getEntityId()];
-                $trackId = $this->insertRow('sales_shipment_track', $row);
-                $trackModels[] = new Shipment\Track(['entity_id' => $trackId] + $row);
+                $trackModels[] = new Shipment\Track($row); // not saved yet: no entity_id
+                $trackRows[] = $row;
             }
             $shipment->setTracks($trackModels);
 
@@ -271,6 +281,13 @@ abstract class IntegrationTestCase extends TestCase
                 'data_object' => $shipment,
                 'shipment' => $shipment,
             ])]));
+            // processRelations(): items and tracks are saved only after the event.
+            foreach ($models as $i => $item) {
+                $item->setEntityId($this->insertRow('sales_shipment_item', $itemRows[$i]));
+            }
+            foreach ($trackModels as $i => $track) {
+                $track->setEntityId($this->insertRow('sales_shipment_track', $trackRows[$i]));
+            }
             $this->adapter->commit();
         } catch (\Throwable $e) {
             $this->adapter->rollBack();

@@ -57,17 +57,17 @@ final class ShipmentOutboxTest extends IntegrationTestCase
             ],
             'items' => [
                 [
-                    'entity_id' => (int) $items[0]->getEntityId(), 'order_item_id' => (int) $orderItems[0]->getItemId(),
+                    'entity_id' => null, 'order_item_id' => (int) $orderItems[0]->getItemId(),
                     'parent_item_id' => null, 'sku' => 'ABC-1', 'name' => 'Blue mug',
                     'ext_order_item_id' => '12345678901234', 'qty' => '2.0000',
                 ],
                 [
-                    'entity_id' => (int) $items[1]->getEntityId(), 'order_item_id' => (int) $orderItems[1]->getItemId(),
+                    'entity_id' => null, 'order_item_id' => (int) $orderItems[1]->getItemId(),
                     'parent_item_id' => null, 'sku' => 'TSHIRT-M', 'name' => 'T-shirt',
                     'ext_order_item_id' => '22222222222222', 'qty' => '1.0000',
                 ],
                 [
-                    'entity_id' => (int) $items[2]->getEntityId(), 'order_item_id' => (int) $orderItems[2]->getItemId(),
+                    'entity_id' => null, 'order_item_id' => (int) $orderItems[2]->getItemId(),
                     'parent_item_id' => (int) $orderItems[1]->getItemId(), 'sku' => 'TSHIRT-M', 'name' => 'T-shirt M',
                     'ext_order_item_id' => null, 'qty' => '1.0000',
                 ],
@@ -78,6 +78,10 @@ final class ShipmentOutboxTest extends IntegrationTestCase
             ],
         ], json_decode($rows[0]['payload'], true, 512, JSON_THROW_ON_ERROR));
         $this->assertSame(['sales'], array_values(array_unique($this->resource->requestedConnections)));
+        // Items and tracks are saved after *_save_after (processRelations), in the same transaction.
+        $this->assertSame(4, $this->rowCount('sales_shipment_item'));
+        $this->assertSame(2, $this->rowCount('sales_shipment_track'));
+        $this->assertGreaterThan(0, (int) $items[0]->getEntityId());
     }
 
     public function testShipmentCreatedAtFallsBackToTheRowAndSecondSaveWritesNothing(): void

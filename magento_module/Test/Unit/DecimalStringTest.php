@@ -23,6 +23,14 @@ final class DecimalStringTest extends TestCase
             'negative zero' => ['-0.00001', '0.0000'],
             'leading zeros' => ['007.5', '7.5000'],
             'big money' => ['9999999999999999.9999', '9999999999999999.9999'],
+            // Floats are rounded the way Magento's Pdo\Mysql::prepareColumnValue() rounds them
+            // before saving (sprintf('%.4F')): the exact binary value, ties to even.
+            'float exact tie, even digit kept' => [0.03125, '0.0312'],
+            'float exact tie, odd digit rounded up' => [0.09375, '0.0938'],
+            'negative float exact tie' => [-12.34375, '-12.3438'],
+            'float just below a tie is not rounded twice' => [1.00004999996, '1.0000'],
+            'float needing 15+ significant digits' => [123456789.12345, '123456789.1234'],
+            'negative float rounding to zero' => [-0.00004, '0.0000'],
             'null' => [null, null],
             'empty' => ['', null],
         ];
