@@ -53,6 +53,7 @@ RECONCILE_GRACE = timedelta(minutes=5)  # getFeeds may lag createFeed this long
 RECONCILE_GIVE_UP = timedelta(hours=2)
 RECONCILE_RETRY = timedelta(seconds=60)
 WINDOW_SLACK = timedelta(minutes=2)
+REPORT_READS = 3  # an unusable processing report is read this often before it is given up
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,20 @@ class FeedPump:
             except KeyError:
                 log.error("messages for unknown account %s wait until it is configured", account_id)
                 continue
-            feed_pk = dao.plan_feed(
-                self.ctx.engine,
-                account_id=account_id,
-                feed_type=feed_type,
-                marketplace_id=marketplace_id,
-                max_messages=MAX_MESSAGES_PER_FEED,
-                build=functools.partial(self._build, account, feed_type),
-            )
+            try:
+                feed_pk = dao.plan_feed(
+                    self.ctx.engine,
+                    account_id=account_id,
+                    feed_type=feed_type,
+                    marketplace_id=marketplace_id,
+                    max_messages=MAX_MESSAGES_PER_FEED,
+                    build=functools.partial(self._build, account, feed_type),
+                )
+            except Exception:  # one group's trouble never stops the others nor the feeds
+                log.exception(
+                    "could not plan a %s feed for %s / %s", feed_type, account_id, marketplace_id
+                )
+                continue
             if feed_pk is not None:
                 planned.append(feed_pk)
         return planned
@@ -156,9 +163,23 @@ class FeedPump:
             state = row.state
         if state == "document_created":
             assert row.upload_url is not None
-            client.upload_feed_document(
-                row.upload_url, row.content.encode("utf-8"), FEED_CONTENT_TYPE
-            )
+            try:
+                client.upload_feed_document(
+                    row.upload_url, row.content.encode("utf-8"), FEED_CONTENT_TYPE
+                )
+            except SpApiError as exc:
+                if not 400 <= exc.status < 500:
+                    raise
+                # the presigned URL expired (5 min) or was refused: ask for a new document
+                self._release(
+                    row,
+                    state="planned",
+                    document_id=None,
+                    upload_url=None,
+                    last_error=f"upload refused, new document: {exc}",
+                    next_check_at=self.ctx.now(),
+                )
+                return StepResult(row.id, "planned", "upload refused; new document")
             row = self._commit(row, state="uploaded")
             state = row.state
         if state == "uploaded":
@@ -185,7 +206,13 @@ class FeedPump:
                 row.id, "uploaded", f"createFeed rate limit: {wait:.0f}s", moved=False
             )
         started = self.ctx.now()
-        row = self._commit(row, state="submitting", submit_started_at=started)
+        # a fresh lease: nobody may reconcile this feed while its createFeed is under way
+        row = self._commit(
+            row,
+            state="submitting",
+            submit_started_at=started,
+            lease_expires_at=started + timedelta(seconds=self.lease_seconds),
+        )
         assert row.document_id is not None
         try:
             feed_id = client.create_feed(row.feed_type, [row.marketplace_id], row.document_id)
@@ -206,10 +233,21 @@ class FeedPump:
             )
             return StepResult(row.id, "uploaded", "createFeed throttled", moved=False)
         except SpApiError as exc:
-            if exc.status >= 500 or exc.status == 429:
-                raise
-            # Amazon refused createFeed outright: no feed exists, the messages wait for the next
-            self._fail_unsent(row, f"createFeed refused: {exc}")
+            if not 400 <= exc.status < 500 or exc.status == 429:
+                # a 2xx whose body could not be read (Amazon created the feed), a 5xx, no
+                # answer: not a refusal, so the feed may exist; stay submitting and reconcile
+                self._release(
+                    row,
+                    last_error=f"createFeed outcome unknown: {exc}",
+                    next_check_at=self.ctx.now() + RECONCILE_RETRY,
+                )
+                return StepResult(
+                    row.id, "submitting", "outcome unknown; will reconcile", moved=False
+                )
+            # Amazon refused createFeed outright (4xx): no feed exists. Such a refusal does
+            # not heal by waiting, so the messages end rejected with Amazon's words; an
+            # admin requeues them once the cause (account, marketplace) is fixed.
+            self._refused(row, exc)
             return StepResult(row.id, "cancelled", str(exc))
         self._release(
             row,
@@ -227,17 +265,21 @@ class FeedPump:
             if not dao.advance_values(conn, row, values, release=True):
                 raise LeaseLost(f"feed {row.id}: lease lost")
 
-    def _fail_unsent(self, row: dao.FeedRow, error: str) -> None:
+    def _refused(self, row: dao.FeedRow, exc: SpApiError) -> None:
+        why = f"createFeed refused: {exc}"
         with self.ctx.engine.begin() as conn:
-            if dao.advance(
+            if not dao.advance(
                 conn,
                 row,
                 release=True,
                 state="cancelled",
-                last_error=error,
+                last_error=why,
                 finished_at=self.ctx.now(),
             ):
-                dao.replan_messages(conn, row.id)
+                raise LeaseLost(f"feed {row.id}: lease lost")
+            for m in dao.messages_of(conn, row.id):
+                refusal = MessageResult(m.message_id or 0, "Error", exc.status, why)
+                self._apply_result(conn, row, m, refusal)
 
     def _comment_submitted(self, feed_pk: int, amazon_feed_id: str) -> None:
         with self.ctx.engine.begin() as conn:
@@ -256,11 +298,13 @@ class FeedPump:
         now = self.ctx.now()
         started = row.submit_started_at or row.created_at
         with self.ctx.engine.connect() as conn:
-            known = dao.known_amazon_feed_ids(conn, row.account_id)
+            known = dao.known_amazon_feed_ids(conn)
         candidates = [
             f
             for f in self._feeds_between(client, row.feed_type, started - WINDOW_SLACK, now)
             if f.feed_id not in known
+            # another marketplace's feed (a sibling account of the same seller) is not ours
+            and (not f.marketplace_ids or row.marketplace_id in f.marketplace_ids)
         ]
         matching: list[AmazonFeed] = []
         undecided = False
@@ -405,10 +449,33 @@ class FeedPump:
             )
             return StepResult(row.id, "submitted", f"unexpected status {status}", moved=False)
         url, compression = client.get_feed_document(feed.result_feed_document_id)
-        report = parse_processing_report(client.download(url), compression_algorithm=compression)
+        data = client.download(url)
         with self.ctx.engine.begin() as conn:
             messages = dao.messages_of(conn, row.id)
-            outcomes = message_outcomes(report, [m.message_id or 0 for m in messages])
+            try:
+                report = parse_processing_report(data, compression_algorithm=compression)
+                outcomes = message_outcomes(report, [m.message_id or 0 for m in messages])
+            except ReportError as exc:
+                if row.attempts + 1 < REPORT_READS:
+                    raise  # read it again after a backoff (a download cut short)
+                # the same bytes every time: what Amazon did cannot be known from them
+                why = (
+                    f"Amazon feed {row.amazon_feed_id} is DONE but its processing report "
+                    f"cannot be used ({exc})"
+                )
+                if not dao.advance(
+                    conn,
+                    row,
+                    release=True,
+                    state="unknown",
+                    processing_status=status,
+                    result_document_id=feed.result_feed_document_id,
+                    finished_at=now,
+                    last_error=why,
+                ):
+                    raise LeaseLost(f"feed {row.id}: lease lost") from exc
+                self._settle_unprocessed(conn, row, why)
+                return StepResult(row.id, "unknown", why)
             if not dao.advance(
                 conn,
                 row,

@@ -22,7 +22,14 @@ from sqlalchemy import Connection, Engine
 
 from sidecar import codec
 from sidecar.amazon.client import SpApiClient, SpApiError
-from sidecar.amazon.feed_xml import FEED_TYPE_ACKNOWLEDGEMENT, FEED_TYPE_ADJUSTMENT
+from sidecar.amazon.feed_xml import (
+    FEED_TYPE_ACKNOWLEDGEMENT,
+    FEED_TYPE_ADJUSTMENT,
+    MESSAGE_TYPE_ACKNOWLEDGEMENT,
+    MESSAGE_TYPE_ADJUSTMENT,
+    FeedBuilder,
+    FeedError,
+)
 from sidecar.amazon.orders import order_state_from_api
 from sidecar.amazon.ratelimit import RateLimiter
 from sidecar.clock import utcnow
@@ -147,6 +154,10 @@ class EventHandler:
             elif isinstance(decision, Reject):
                 status, message = "rejected", f"not sent to Amazon: {decision.reason}"
                 order_status = magento.FAILED
+            elif (unfit := self._unfit_for_feed(account, decision)) is not None:
+                # never queue what no feed can carry: it would stop every feed of its group
+                status, order_status = "rejected", magento.FAILED
+                message = f"not sent to Amazon: {codec.describe(decision)}: {unfit}"
             else:
                 assert account is not None
                 status, order_status = "submitted", magento.PENDING
@@ -164,6 +175,19 @@ class EventHandler:
                     conn, order_id, f"credit memo {memo.increment_id}: {message}", order_status
                 )
         return Handled(message)
+
+    @staticmethod
+    def _unfit_for_feed(account: AmazonAccount | None, decision: Cancel | Refund) -> str | None:
+        """Why the decision cannot be a feed message (the builder the feed pump uses)."""
+        assert account is not None
+        message_type = MESSAGE_TYPE_ADJUSTMENT
+        if isinstance(decision, Cancel):
+            message_type = MESSAGE_TYPE_ACKNOWLEDGEMENT
+        try:
+            FeedBuilder(account.seller_id, message_type).try_add(1, decision)
+        except FeedError as exc:
+            return str(exc)
+        return None
 
     def _queue(
         self,

@@ -357,8 +357,12 @@ class SpApiClient:
         }
         if feed_options:
             spec["feedOptions"] = dict(feed_options)
+        sent_at = datetime.now(UTC).replace(tzinfo=None)
         body = self._call("createFeed", f"{FEEDS}/feeds", json_body=spec, expect=(202, 200))
-        return str(self._object(body, "createFeed")["feedId"])
+        if not isinstance(body, dict) or not body.get("feedId"):
+            # Amazon answered 2xx, so the feed may well exist: find out, never resend
+            raise OutcomeUnknown("createFeed", "2xx answer without a feedId", sent_at)
+        return str(body["feedId"])
 
     def get_feed(self, feed_id: str) -> Feed:
         body = self._call("getFeed", f"{FEEDS}/feeds/{_path(feed_id)}")
@@ -544,8 +548,10 @@ class SpApiClient:
         throttles = 0
         while True:
             try:
+                # a non-idempotent call never waits long: its caller holds a lease and
+                # must be done well before anyone may reconcile it (docs/feeds.md)
                 self._limiter.acquire(self.account_id, operation,
-                                      max_wait_s=self._max_rate_wait)
+                                      max_wait_s=self._max_rate_wait if op.idempotent else 0.0)
             except RateLimitWaitTooLong as exc:
                 raise Throttled(operation, str(exc), exc.wait_s) from None
             try:
@@ -591,7 +597,7 @@ class SpApiClient:
                 throttles += 1
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 blocked = self._limiter.penalize(self.account_id, operation, retry_after)
-                if throttles > self._max_throttle:
+                if throttles > self._max_throttle or not op.idempotent:
                     code, message, _ = _error_of(resp)
                     raise Throttled(operation, message or "QuotaExceeded", blocked,
                                     request_id)

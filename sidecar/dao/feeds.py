@@ -239,11 +239,11 @@ def advance_values(
     return result.rowcount == 1
 
 
-def known_amazon_feed_ids(conn: Connection, account_id: str) -> set[str]:
+def known_amazon_feed_ids(conn: Connection) -> set[str]:
+    """Every Amazon feed id this database owns, whatever the account: several accounts may
+    be one seller (one per marketplace), and getFeeds shows that seller's feeds of them all."""
     rows = conn.execute(
-        select(feed.c.amazon_feed_id).where(
-            feed.c.account_id == account_id, feed.c.amazon_feed_id.is_not(None)
-        )
+        select(feed.c.amazon_feed_id).where(feed.c.amazon_feed_id.is_not(None))
     ).all()
     return {r[0] for r in rows}
 
@@ -284,11 +284,14 @@ def set_message_result(
 
 
 def groups_in_flight(engine: Engine) -> set[tuple[str, str, str]]:
-    """(account, feed type, marketplace) that have a feed on its way to createFeed."""
+    """(account, feed type, marketplace) that have a feed on its way to createFeed, or one in
+    `submitting` (createFeed's outcome not yet known): until that one is reconciled no other
+    feed of the group may be created, or its reconcile could adopt the other feed's Amazon
+    feed (and the other, finding nothing, would be sent a second time)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(feed.c.account_id, feed.c.feed_type, feed.c.marketplace_id)
-            .where(feed.c.state.in_(("planned", "document_created", "uploaded")))
+            .where(feed.c.state.in_(("planned", "document_created", "uploaded", "submitting")))
             .distinct()
         ).all()
     return {(r[0], r[1], r[2]) for r in rows}

@@ -220,12 +220,26 @@ def test_429_without_retry_after_waits_for_refill(
         fake: FakeAmazon, make_client: ClientFactory, limiter: RateLimiter,
         clock: FakeClock) -> None:
     client = make_client()
+    fake.feeds["7"] = {"feedId": "7", "feedType": "POST_PAYMENT_ADJUSTMENT_DATA",
+                       "processingStatus": "DONE", "createdTime": "2026-11-26T10:00:00Z"}
+    fake.script("getFeed", Reply(429, {"errors": [{"code": "QuotaExceeded",
+                                                   "message": "quota"}]}))
+    assert client.get_feed("7").feed_id == "7"
+    assert len(fake.calls("getFeed")) == 2
+    assert clock.slept == [pytest.approx(1 / 1000)]  # one token of the 1000/s test plan
+
+
+def test_createfeed_429_is_not_retried_inside_the_call(
+        fake: FakeAmazon, make_client: ClientFactory, clock: FakeClock) -> None:
+    # a 429 means "not processed", so the caller may submit again, but later: the feed's
+    # lease must not run out while createFeed waits (docs/feeds.md)
+    client = make_client()
     fake.script("createFeed", Reply(429, {"errors": [{"code": "QuotaExceeded",
                                                       "message": "quota"}]}))
-    feed_id = client.create_feed("POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], "doc")
-    assert feed_id  # a 429 means "not processed": createFeed may be retried
-    assert len(fake.calls("createFeed")) == 2
-    assert clock.slept == [pytest.approx(1 / 1000)]  # one token of the 1000/s test plan
+    with pytest.raises(Throttled):
+        client.create_feed("POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], "doc")
+    assert len(fake.calls("createFeed")) == 1
+    assert clock.slept == []
 
 
 def test_429_gives_up_after_max_throttle_retries(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
+from sidecar import outbox_runner
+from sidecar.amazon.client import SpApiError
 from sidecar.emulator.model import FaultKind
 from sidecar.resolution import resolve
 from sidecar.tables import feed, ledger
-from tests.e2e.conftest import Bridge
+from tests.e2e.conftest import STORE, STORE_GROSS, Bridge
 from tests.support.magento_factory import ItemSpec
 from tests.support.module import run_observer
 
@@ -151,13 +154,28 @@ def test_many_credit_memos_share_one_feed(bridge: Bridge) -> None:
     assert [bridge.row(r).status for r in rows] == ["done"] * 5
     calls = {
         op: bridge.emulator.state.calls(op)
-        for op in ("getOrder", "createFeedDocument", "uploadFeedDocument", "createFeed",
-                   "getFeed", "getFeedDocument", "downloadFeedDocument", "getFeeds")
+        for op in (
+            "getOrder",
+            "createFeedDocument",
+            "uploadFeedDocument",
+            "createFeed",
+            "getFeed",
+            "getFeedDocument",
+            "downloadFeedDocument",
+            "getFeeds",
+        )
     }
     # one getOrder per memo (never decide on stale state), then one feed for all five
-    assert calls == {"getOrder": 5, "createFeedDocument": 1, "uploadFeedDocument": 1,
-                     "createFeed": 1, "getFeed": 1, "getFeedDocument": 1,
-                     "downloadFeedDocument": 1, "getFeeds": 0}
+    assert calls == {
+        "getOrder": 5,
+        "createFeedDocument": 1,
+        "uploadFeedDocument": 1,
+        "createFeed": 1,
+        "getFeed": 1,
+        "getFeedDocument": 1,
+        "downloadFeedDocument": 1,
+        "getFeeds": 0,
+    }
     assert all(bridge.refunds(o, "MUG-1").adjustments == 1 for o in orders)
 
 
@@ -187,3 +205,185 @@ def test_gzip_processing_report_is_read(bridge: Bridge) -> None:
 
     assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
     assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_a_second_feed_never_adopts_the_first_feeds_lost_createfeed(bridge: Bridge) -> None:
+    """Feed A's createFeed reached Amazon but its answer was lost; feed B of the same group
+    then went out and its createFeed did not reach Amazon. B's reconcile must not adopt A's
+    Amazon feed (B's refund would be marked done without happening) and A must not then be
+    sent again (A's refund twice)."""
+    first, second = (bridge.order([MUG], shipped={"MUG-1": 2}) for _ in range(2))
+    first_row = bridge.creditmemo(first, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR_AFTER)  # created, answer lost
+    bridge.drive()
+    second_row = bridge.creditmemo(second, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR)  # nothing created
+    bridge.drive()
+    bridge.emulator.state.process_pending_feeds()
+
+    # A's first reconcile fails (getFeeds refused once): B's comes first
+    bridge.emulator.state.inject_fault("getFeeds", FaultKind.ERROR, status=400)
+    for _ in range(4):
+        bridge.clock.advance(minutes=6)
+        bridge.drive()
+        bridge.emulator.state.process_pending_feeds()
+    bridge.clock.advance(minutes=6)
+    bridge.drive()
+
+    assert bridge.refunds(first, "MUG-1").adjustments == 1
+    assert bridge.refunds(second, "MUG-1").adjustments == 1
+    assert bridge.row(first_row).status == "done", bridge.row(first_row).status_message
+    assert bridge.row(second_row).status == "done", bridge.row(second_row).status_message
+
+
+def test_reconcile_ignores_feeds_of_another_account_of_the_same_seller(bridge: Bridge) -> None:
+    """Two accounts of one seller (e.g. two EU marketplaces): the other account's feed, whose
+    id this database knows, is no candidate for ours."""
+    other = bridge.order([MUG], shipped={"MUG-1": 2}, store_id=STORE_GROSS, gross=True)
+    other_row = bridge.creditmemo(other, {"MUG-1": 1})
+    bridge.drive()
+    assert bridge.row(other_row).status == "done"
+
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR)  # nothing created
+    bridge.drive()
+    bridge.clock.advance(seconds=61)
+    bridge.drive()
+    bridge.clock.advance(minutes=6)
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+    assert bridge.refunds(other, "MUG-1").adjustments == 1
+
+
+def test_createfeed_unreadable_2xx_answer_is_reconciled_not_resent(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Amazon answered createFeed with 202 but the body was unreadable: the client raises
+    SpApiError with status 200 (MalformedResponse). The feed exists; it must be reconciled,
+    never treated as refused and sent again."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    account = bridge.worker.cfg.account_for_store(STORE)
+    assert account is not None
+    client = bridge.worker.ctx.client_for(account)
+    real = client.create_feed
+
+    def garbled(*args: object, **kwargs: object) -> str:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(client, "create_feed", real)
+        raise SpApiError("createFeed", 200, "MalformedResponse", "expected a JSON object")
+
+    monkeypatch.setattr(client, "create_feed", garbled)
+    bridge.drive()
+    bridge.emulator.state.process_pending_feeds()
+    bridge.clock.advance(seconds=61)
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.emulator.state.calls("createFeed") == 1
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_a_message_that_cannot_be_put_in_a_feed_stops_nothing_else(bridge: Bridge) -> None:
+    """An order in a currency Amazon's feeds do not take (South Africa's ZAR): that credit
+    memo ends rejected with the reason, and every other credit memo still goes out."""
+    bad = bridge.order([MUG], shipped={"MUG-1": 2}, currency="ZAR")
+    bad_row = bridge.creditmemo(bad, {"MUG-1": 1})
+    good = bridge.order([MUG], shipped={"MUG-1": 2}, store_id=STORE_GROSS, gross=True)
+    good_row = bridge.creditmemo(good, {"MUG-1": 1})
+    bridge.drive()
+
+    assert bridge.row(good_row).status == "done", bridge.row(good_row).status_message
+    assert bridge.refunds(good, "MUG-1").adjustments == 1
+    row = bridge.row(bad_row)
+    assert row.status == "rejected", row.status_message
+    assert "ZAR" in (row.status_message or "")
+    with bridge.engine.connect() as conn:
+        states = {
+            r[0] for r in conn.execute(select(ledger.c.state).where(ledger.c.outbox_id == bad_row))
+        }
+    assert states <= {"rejected"}  # nothing of it counts as spent
+
+
+def test_a_stored_message_no_feed_can_carry_does_not_stop_other_accounts(bridge: Bridge) -> None:
+    """A message queued before its decision could be checked (an older version) fails in the
+    feed builder: its group waits, logged, but other groups and every feed still move."""
+    bad = bridge.order([MUG], shipped={"MUG-1": 2})
+    bridge.creditmemo(bad, {"MUG-1": 1})
+    w = bridge.worker
+    outbox_runner.run_once(bridge.engine, w.cfg.worker_id, w.handler, w.cfg, clock=w.ctx.now)
+    with bridge.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE refund_bridge_feed_message SET decision = "
+                "REPLACE(decision, '\"EUR\"', '\"ZAR\"')"
+            )
+        )
+    good = bridge.order([MUG], shipped={"MUG-1": 2}, store_id=STORE_GROSS, gross=True)
+    good_row = bridge.creditmemo(good, {"MUG-1": 1})
+    bridge.drive()
+
+    assert bridge.row(good_row).status == "done", bridge.row(good_row).status_message
+    assert bridge.refunds(good, "MUG-1").adjustments == 1
+
+
+def test_an_unreadable_processing_report_parks_the_refund_instead_of_polling_forever(
+    bridge: Bridge,
+) -> None:
+    """Amazon says DONE but its report cannot be read (or processed fewer messages than we
+    sent): the outcome is unknown. Reading it again gives the same bytes, so the refund is
+    parked for a human, never left `submitted` forever."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    emu = bridge.emulator.state
+    emu.slow_next_feed(polls=50)
+    bridge.drive()
+    assert feed_states(bridge) == ["submitted"]
+    emu.process_pending_feeds()
+    report_id = emu.all_feeds()[0].result_feed_document_id
+    assert report_id is not None
+    with emu.lock:
+        emu.documents[report_id].content = b"<ProcessingReport><StatusCode>Complete"
+    for _ in range(12):
+        bridge.clock.advance(minutes=11)
+        bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention", row.status_message
+    assert "sidecar outbox resolve" in (row.status_message or "")
+    assert feed_states(bridge) == ["unknown"]
+    assert bridge.refunds(order, "MUG-1").adjustments == 1  # it did happen: a human confirms
+
+
+def test_expired_upload_url_gets_a_new_document(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("uploadFeedDocument", FaultKind.ERROR, status=403)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.emulator.state.calls("createFeedDocument") == 2
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_createfeed_refused_with_4xx_ends_rejected_with_amazons_words(bridge: Bridge) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR, status=400)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["cancelled"]
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "createFeed refused" in (row.status_message or "")
+    assert bridge.magento_status(order)[1] == "amazon_refund_failed"
+    with bridge.engine.connect() as conn:
+        states = {
+            r[0] for r in conn.execute(select(ledger.c.state).where(ledger.c.outbox_id == row_id))
+        }
+    assert states == {"rejected"}  # the money is free again for a requeue
+    assert bridge.refunds(order, "MUG-1").adjustments == 0

@@ -224,9 +224,11 @@ def test_null_adjustment_shipping_discount_and_tax_read_as_zero() -> None:
     doc["items"][0]["tax_amount"] = None
     doc["items"][0]["discount_amount"] = None
     parsed = parse_creditmemo(dumps(doc))
-    assert (parsed.adjustment_positive, parsed.adjustment_negative) == (0, 0)
-    assert (parsed.shipping_amount, parsed.shipping_tax_amount, parsed.tax_amount) == (0, 0, 0)
-    assert (parsed.items[0].tax_amount, parsed.items[0].discount_amount) == (0, 0)
+    zero = D(0)
+    assert (parsed.adjustment_positive, parsed.adjustment_negative) == (zero, zero)
+    assert (parsed.shipping_amount, parsed.shipping_tax_amount, parsed.tax_amount) == (
+        zero, zero, zero)
+    assert (parsed.items[0].tax_amount, parsed.items[0].discount_amount) == (zero, zero)
 
 
 def test_null_row_total_and_grand_total_still_rejected() -> None:
