@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
 from sidecar import outbox_runner
-from sidecar.amazon.client import SpApiError
+from sidecar.amazon.client import SpApiClient, SpApiError
 from sidecar.emulator.model import FaultKind
 from sidecar.resolution import resolve
 from sidecar.tables import feed, ledger
@@ -387,3 +388,38 @@ def test_createfeed_refused_with_4xx_ends_rejected_with_amazons_words(bridge: Br
         }
     assert states == {"rejected"}  # the money is free again for a requeue
     assert bridge.refunds(order, "MUG-1").adjustments == 0
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after this line runs, no handler catches it."""
+
+
+def test_crash_between_createfeed_and_storing_its_id_is_reconciled_by_another_worker(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    real_create_feed = SpApiClient.create_feed
+
+    def create_feed_then_die(self: SpApiClient, *args: Any, **kwargs: Any) -> str:
+        real_create_feed(self, *args, **kwargs)  # Amazon has the feed ...
+        raise Crash  # ... and the worker dies before it writes the feedId down
+
+    monkeypatch.setattr(SpApiClient, "create_feed", create_feed_then_die)
+    with pytest.raises(Crash):
+        bridge.drive()
+    monkeypatch.setattr(SpApiClient, "create_feed", real_create_feed)
+    assert feed_states(bridge) == ["submitting"]
+
+    bridge.drive()  # the dead worker's lease still holds: nobody touches the feed
+    assert feed_states(bridge) == ["submitting"]
+    assert bridge.emulator.state.calls("createFeed") == 1
+
+    bridge.emulator.state.process_pending_feeds()
+    bridge.clock.advance(seconds=bridge.worker.cfg.lease_seconds + 1)
+    bridge.drive()  # lease expired: reconciled with getFeeds, not sent again
+
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.emulator.state.calls("createFeed") == 1
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
