@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from sidecar.amazon.credentials import REGIONS, AccountCredentials, Secret
 from sidecar.domain import AccountSettings, TaxConvention
 
@@ -167,6 +170,25 @@ def load_accounts(path: Path, env: Mapping[str, str]) -> tuple[AmazonAccount, ..
     return tuple(_account(str(k), v, env) for k, v in accounts.items())
 
 
+def _database_url(url: str) -> str:
+    """Refuse a URL SQLAlchemy would misread, without quoting it (it holds the password).
+
+    An unencoded '@' in the password makes SQLAlchemy read the rest of the password as the
+    host or the port, which then shows up in ValueError and connection errors."""
+    try:
+        host = make_url(url).host
+        valid = host is None or "@" not in host
+    except (ArgumentError, ValueError):  # ValueError quotes the misread port
+        valid = False
+    if not valid:
+        raise ConfigError(
+            "SIDECAR_DATABASE_URL is not a valid database URL (value not shown); "
+            "percent-encode special characters in the user and password, e.g. @ as %40, "
+            ": as %3A, / as %2F"
+        )
+    return url
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
 
@@ -178,7 +200,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
     accounts_file = env.get("SIDECAR_ACCOUNTS_FILE")
-    token = env.get("SIDECAR_ADMIN_TOKEN")
+    token = (env.get("SIDECAR_ADMIN_TOKEN") or "").strip() or None
     token_file = env.get("SIDECAR_ADMIN_TOKEN_FILE")
     if token_file and not token:
         try:
@@ -191,7 +213,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     if env.get("SIDECAR_WORKER_ID"):
         kwargs["worker_id"] = env["SIDECAR_WORKER_ID"]
     return Config(
-        database_url=env.get("SIDECAR_DATABASE_URL", DEFAULT_DB_URL),
+        database_url=_database_url(env.get("SIDECAR_DATABASE_URL", DEFAULT_DB_URL)),
         accounts=load_accounts(Path(accounts_file), env) if accounts_file else (),
         batch_size=int(num("SIDECAR_BATCH_SIZE", 50)),
         lease_seconds=int(num("SIDECAR_LEASE_SECONDS", 300)),

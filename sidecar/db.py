@@ -31,8 +31,13 @@ def is_mysql(engine: Engine) -> bool:
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    # hide_parameters: a failed statement's exception text (logged, stored as last_error,
+    # shown on the health page) must not quote its values, e.g. a presigned upload URL
     if url.startswith("sqlite"):
-        kwargs: dict[str, object] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        kwargs: dict[str, object] = {
+            "connect_args": {"check_same_thread": False, "timeout": 30},
+            "hide_parameters": True,
+        }
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, **kwargs)
@@ -48,6 +53,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return create_engine(
         url,
         isolation_level="READ COMMITTED",  # REPEATABLE READ claims block Magento's inserts
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=pool_size,
         pool_recycle=3600,

@@ -308,3 +308,22 @@ def test_bad_env_settings(tmp_path: Path) -> None:
     missing = tmp_path / "no-token"
     with pytest.raises(ConfigError, match=f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {missing}"):
         from_env({"SIDECAR_ADMIN_TOKEN_FILE": str(missing)})
+
+
+@pytest.mark.parametrize("url", [
+    "mysql+pymysql://bridge:pa@ss:wordX@db/magento",  # '@' and ':' -> 'wordX@db' read as port
+    "mysql+pymysql://bridge:pa@ssX@db:3306/magento",  # '@' -> 'ssX@db' read as the host
+    "not a database url ssX wordX",
+])
+def test_a_database_url_that_does_not_parse_is_refused_without_quoting_it(url: str) -> None:
+    # SQLAlchemy would put the rest of the password into the port (ValueError quoting it) or
+    # the host (pymysql's "Can't connect to MySQL server on 'ssX@db'", logged on every check)
+    with pytest.raises(ConfigError, match="SIDECAR_DATABASE_URL") as info:
+        from_env({"SIDECAR_DATABASE_URL": url})
+    assert "wordX" not in str(info.value) and "ssX" not in str(info.value)
+    assert "%40" in str(info.value)  # says how to write it
+
+
+def test_a_percent_encoded_password_is_fine() -> None:
+    url = "mysql+pymysql://bridge:pa%40ss%3Aword@db:3306/magento"
+    assert from_env({"SIDECAR_DATABASE_URL": url}).database_url == url

@@ -264,3 +264,38 @@ def test_a_real_deadlock_is_retried(mariadb_url: str, no_sleep: list[float]) -> 
             assert conn.execute(text("SELECT SUM(n) FROM dl")).scalar_one() == 4
     finally:
         eng.dispose()
+
+
+PRESIGNED = "https://bucket.s3.amazonaws.com/doc?X-Amz-Signature=SIGNATURE-SECRET"
+
+
+@pytest.mark.parametrize("which", ["sqlite", "mariadb"])
+def test_database_errors_never_quote_statement_parameters(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    # feeds.py writes the presigned upload URL as a parameter; a failing statement must
+    # not carry it into the exception text (log.exception, last_error, the health page)
+    url = (str(request.getfixturevalue("tmp_path") / "p.sqlite") if which == "sqlite"
+           else request.getfixturevalue("mariadb_url"))
+    engine = make_engine(f"sqlite:///{url}" if which == "sqlite" else url)
+    try:
+        with pytest.raises(Exception) as info, engine.begin() as conn:
+            conn.execute(text("INSERT INTO no_such_table (u) VALUES (:u)"), {"u": PRESIGNED})
+        assert "no_such_table" in str(info.value)
+        assert "SIGNATURE-SECRET" not in str(info.value)
+        assert "SIGNATURE-SECRET" not in repr(info.value)
+    finally:
+        engine.dispose()
+
+
+def test_a_feed_row_repr_never_shows_the_presigned_upload_url() -> None:
+    from datetime import datetime
+
+    from sidecar.dao.feeds import FeedRow
+
+    row = FeedRow(id=1, account_id="a", feed_type="T", marketplace_id="M", state="planned",
+                  content="<x/>", message_count=1, document_id="d", upload_url=PRESIGNED,
+                  amazon_feed_id=None, result_document_id=None, submit_started_at=None,
+                  attempts=0, lease_token="t", created_at=datetime(2026, 1, 1))
+    assert "SIGNATURE-SECRET" not in repr(row)
+    assert row.upload_url == PRESIGNED

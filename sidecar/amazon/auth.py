@@ -113,6 +113,9 @@ class LwaTokenProvider:
             resp = self._session.post(
                 creds.lwa_url, data=form, timeout=self._timeout,
                 headers={"Accept": "application/json"},
+                # a 307/308 would re-POST the refresh token and client secret to wherever
+                # it points (another host, plain http): a redirect is an error here
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             log.warning("lwa token exchange account=%s failed: %s", account_id,

@@ -107,6 +107,11 @@ class AccountCredentials:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Secret):
                 raise TypeError(f"{name} must be a Secret or None")
+        for name in ("endpoint", "lwa_url"):
+            parts = urlsplit(getattr(self, name))
+            if parts.username is not None or parts.password is not None:
+                # checked first: the messages below quote the URL
+                raise ValueError(f"{name} must not carry credentials (user:password@)")
         if not self.endpoint.startswith(("https://", "http://")):
             raise ValueError(f"endpoint must be an http(s) URL: {self.endpoint!r}")
         object.__setattr__(self, "endpoint", self.endpoint.rstrip("/"))

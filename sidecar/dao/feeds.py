@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ class FeedRow:
     content: str
     message_count: int
     document_id: str | None
-    upload_url: str | None
+    upload_url: str | None = field(repr=False)  # presigned: credentials in its query
     amazon_feed_id: str | None
     result_document_id: str | None
     submit_started_at: datetime | None

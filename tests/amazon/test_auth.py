@@ -12,7 +12,14 @@ import requests
 from sidecar.amazon.auth import LwaError, LwaTokenProvider
 from sidecar.amazon.credentials import AccountCredentials, Secret
 from tests.amazon.conftest import make_creds
-from tests.amazon.fakes import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, FakeAmazon, Reply
+from tests.amazon.fakes import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    FakeAmazon,
+    Reply,
+    serve,
+)
 
 
 class Clock:
@@ -115,3 +122,15 @@ def test_network_error_is_retryable(session: requests.Session) -> None:
         LwaTokenProvider(session, timeout=(1, 1)).access_token("a", creds)
     assert info.value.retryable
     assert REFRESH_TOKEN not in str(info.value)
+
+
+def test_a_redirect_never_carries_the_secrets_elsewhere(fake: FakeAmazon,
+                                                        session: requests.Session) -> None:
+    # requests re-POSTs the form on 307/308 (to any host, http too): LWA must not follow
+    elsewhere = FakeAmazon()
+    with serve(elsewhere):
+        fake.script("lwa", Reply(307, headers={"Location": f"{elsewhere.base_url}/auth/o2/token"}))
+        with pytest.raises(LwaError) as info:
+            LwaTokenProvider(session).access_token("a", make_creds(fake.base_url))
+    assert info.value.status == 307
+    assert elsewhere.calls("lwa") == []

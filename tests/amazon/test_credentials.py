@@ -62,3 +62,17 @@ def test_regions_and_sandbox() -> None:
         AccountCredentials.for_region("mars", lwa_client_id="c",
                                       lwa_client_secret=Secret("s"),
                                       refresh_token=Secret("r"))
+
+
+@pytest.mark.parametrize("field", ["endpoint", "lwa_url"])
+@pytest.mark.parametrize("url", ["https://user:pw-SECRET@sellingpartnerapi-eu.amazon.com",
+                                 "ftp://user:pw-SECRET@example.com"])
+def test_urls_with_credentials_are_refused_without_quoting_them(field: str, url: str) -> None:
+    # userinfo would be an inline secret in the accounts file, shown on the health page
+    urls = {"endpoint": REGIONS["eu"].endpoint, "lwa_url": "https://api.amazon.com/auth/o2/token"}
+    urls[field] = url
+    with pytest.raises(ValueError, match=f"{field} must not carry") as info:
+        AccountCredentials(lwa_client_id="id", lwa_client_secret=Secret("s"),
+                           refresh_token=Secret("r"), endpoint=urls["endpoint"],
+                           lwa_url=urls["lwa_url"])
+    assert "SECRET" not in str(info.value)
