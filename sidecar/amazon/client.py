@@ -67,6 +67,9 @@ FULFILLMENT_STATUSES = frozenset({
     "CANCELLED", "UNFULFILLABLE",
 })
 
+# a processing report is small; anything near this is broken or hostile
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
 JsonObject = dict[str, Any]
 
 
@@ -415,9 +418,20 @@ class SpApiClient:
         algorithm = body.get("compressionAlgorithm")
         return str(body["url"]), (str(algorithm) if algorithm else None)
 
-    def download(self, url: str) -> bytes:
-        """GET a presigned document URL (no SP-API headers), bytes as stored."""
-        return self._raw("downloadFeedDocument", "GET", url).content
+    def download(self, url: str, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
+        """GET a presigned document URL (no SP-API headers), bytes as stored.
+
+        Read with a cap: an HTTP-level gzip (Content-Encoding) would otherwise be inflated
+        without bound before any check of ours could run."""
+        resp = self._raw("downloadFeedDocument", "GET", url, stream=True)
+        try:
+            data: bytes = resp.raw.read(max_bytes + 1, decode_content=True)
+        finally:
+            resp.close()
+        if len(data) > max_bytes:
+            raise SpApiError("downloadFeedDocument", resp.status_code, "TooLarge",
+                             f"the document is larger than {max_bytes} bytes")
+        return data
 
     def fetch_feed_document(self, feed_document_id: str) -> bytes:
         """getFeedDocument + download + gunzip when compressionAlgorithm is GZIP."""
@@ -619,14 +633,16 @@ class SpApiClient:
             raise SpApiError(operation, resp.status_code, code, message, request_id, details)
 
     def _send(self, method: str, url: str, data: bytes | None,
-              headers: Mapping[str, str]) -> requests.Response:
+              headers: Mapping[str, str], *, stream: bool = False) -> requests.Response:
         """Send exactly these headers: a bare prepared request, so no session auth, cookie
         or ~/.netrc credential is added (presigned URLs must carry no Authorization)."""
         prepared = requests.Request(method, url, data=data, headers=dict(headers)).prepare()
-        return self._session.send(prepared, timeout=self._timeout, allow_redirects=False)
+        return self._session.send(prepared, timeout=self._timeout, allow_redirects=False,
+                                  stream=stream)
 
     def _raw(self, operation: str, method: str, url: str, *, data: bytes | None = None,
-             headers: Mapping[str, str] | None = None) -> requests.Response:
+             headers: Mapping[str, str] | None = None, stream: bool = False,
+             ) -> requests.Response:
         """A presigned-URL request: no token, no signature, no Authorization header."""
         attempt = 0
         send_headers = {"User-Agent": USER_AGENT}
@@ -634,7 +650,7 @@ class SpApiClient:
         while True:
             started = self._clock()
             try:
-                resp = self._send(method, url, data, send_headers)
+                resp = self._send(method, url, data, send_headers, stream=stream)
             except requests.RequestException as exc:
                 self._log(operation, type(exc).__name__, None, started, attempt + 1)
                 attempt += 1
@@ -648,6 +664,7 @@ class SpApiClient:
             self._log(operation, resp.status_code, request_id, started, attempt + 1)
             if 200 <= resp.status_code < 300:
                 return resp
+            resp.close()
             # the body of a document-store error may quote the presigned request: keep it out
             code, message, details = None, resp.reason or "", None
             if resp.status_code >= 500 or resp.status_code == 429:

@@ -376,3 +376,31 @@ def test_helpers() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:20 GMT",
                              now=when.replace(tzinfo=UTC)) == 10.0
     assert repr(SpApiError("getFeed", 400, "X", "m"))  # constructible, printable
+
+
+def test_download_inflates_an_http_gzip_only_up_to_the_cap(make_client: ClientFactory) -> None:
+    import gzip
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request
+    from werkzeug.wrappers import Response as WzResponse
+
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))  # 4 MiB of zeros in a few KiB
+
+    @Request.application
+    def store(request: Request) -> WzResponse:
+        return WzResponse(bomb, headers={"Content-Encoding": "gzip"})
+
+    server = make_server("127.0.0.1", 0, store)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = make_client()
+        url = f"http://127.0.0.1:{server.server_port}/report?X-Amz-Signature=abc"
+        with pytest.raises(SpApiError, match="larger than 1048576 bytes"):
+            client.download(url, max_bytes=1024 * 1024)
+        assert len(client.download(url, max_bytes=8 * 1024 * 1024)) == 4 * 1024 * 1024
+    finally:
+        server.shutdown()
+        server.server_close()
