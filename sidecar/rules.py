@@ -113,9 +113,16 @@ def decide(
             refresh_order=True,
         )
     try:
-        return _decide(memo, order, settings, ledger)
+        decision = _decide(memo, order, settings, ledger)
     except _Rejected as rejected:
         return Reject(str(rejected))
+    if isinstance(decision, Refund) and not decision.lines:
+        # every amount was capped or rounded away: an empty feed message helps nobody
+        return Reject(
+            f"nothing is left to send for credit memo {memo.increment_id}: what it credits is "
+            f"already refunded on Amazon order {ext} or rounds to zero"
+        )
+    return decision
 
 
 def _decide(
@@ -294,8 +301,17 @@ class _Planner:
         else:
             charged = {P: item_net, T: item_tax, S: ship_net, ST: ship_tax}
             refunded = {c: ledger.refunded(code, c) for c in (P, T, S, ST)}
+        # Amazon's charges are totals for quantity_ordered. Units Amazon cancelled without us
+        # (not in the ledger) were refunded by Amazon: their share of every charge is gone.
+        outside = max(0, item.quantity_canceled - ours_cancelled)
+        ordered = item.quantity_ordered
+        if outside and ordered > 0:
+            live = max(0, ordered - outside)
+            charged_live = {c: a * live / ordered for c, a in charged.items()}
+        else:
+            charged_live = charged
         remaining = {
-            c: max(ZERO, quantize(max(ZERO, charged[c]), self.currency) - refunded[c])
+            c: max(ZERO, quantize(max(ZERO, charged_live[c]), self.currency) - refunded[c])
             for c in charged
         }
         return _ItemState(item, remaining_units, unshipped, charged, remaining)
@@ -554,16 +570,26 @@ class _Planner:
         return self._refund(allocs.values())
 
     def _memo_shipping(self, lines: list[_MemoLine]) -> tuple[Decimal, Decimal]:
-        """The credit memo's shipping (net, tax), less any discount Magento put on shipping."""
+        """The credit memo's shipping (net, tax), less any discount Magento put on shipping.
+
+        Under GROSS the first value is shipping plus shipping tax and the second is zero.
+        """
         memo = self.memo
         cur = self.currency
-        net = quantize(memo.shipping_amount, cur)
-        tax = quantize(memo.shipping_tax_amount, cur)
+        if self.gross:
+            # one Shipping component: add exactly, then quantize once (like Principal)
+            net = quantize(memo.shipping_amount + memo.shipping_tax_amount, cur)
+            tax = ZERO
+        else:
+            net = quantize(memo.shipping_amount, cur)
+            tax = quantize(memo.shipping_tax_amount, cur)
         item_discounts = sum(
             (quantize(abs(i.discount_amount), cur) for i in memo.items if i.qty > 0), ZERO
         )
         shipping_discount = quantize(abs(memo.discount_amount), cur) - item_discounts
-        if shipping_discount > 0 and net > 0:
+        # per-line rounding of item discounts may leave a minor unit per discounted line
+        rounding = self.unit * sum(1 for i in memo.items if i.qty > 0 and i.discount_amount)
+        if shipping_discount > 0 and (net > 0 or shipping_discount > rounding):
             if shipping_discount > net:
                 raise _Rejected(
                     f"credit memo {memo.increment_id}: its discount "

@@ -691,3 +691,91 @@ def test_rule9_restocking_fee_on_unshipped_whole_order_is_not_a_cancel() -> None
     assert line.quantity_cancelled == 1
     assert dict(line.components)[RF] == D("-2.00")
     assert refund.total == credit.grand_total
+
+
+# ------------------------------------------------ review: money defects found
+
+
+def test_rule8_header_discount_without_shipping_never_refunds_above_the_memo() -> None:
+    # the memo's header discount (1.00) is larger than its items' discounts (0) and it refunds
+    # no shipping: the extra discount cannot be a shipping discount. Ignoring it would refund
+    # 19.99 on a credit memo of 18.99.
+    credit = memo(memo_item(qty=1), header_discount="1.00")
+    assert credit.grand_total == D("18.99")
+    reason = as_reject(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    assert "larger than item discounts plus shipping" in reason
+
+
+def test_rule11_money_of_units_cancelled_outside_the_bridge_is_not_refundable() -> None:
+    # Amazon's item_price/item_tax are totals for quantity_ordered (2 units); one unit was
+    # cancelled on Amazon without us (Amazon refunded it), so only one unit's money remains.
+    order = amz_order(amz_item(qty=2, canceled=1), status=UNSHIPPED)
+    whole = as_refund(
+        decide(memo(memo_item(qty=1), adjustment_negative="1.00"), order, settings(), EMPTY, NOW)
+    )
+    (line,) = whole.lines
+    assert line.quantity_cancelled == 1
+    assert (components(whole)[P], components(whole)[T]) == (D("16.80"), D("3.19"))
+    # a memo asking two units' money for the one unit left is rejected, not sent
+    double = memo(memo_item(qty=1, row_total="33.60", tax="6.38"))
+    assert "Principal of SKU ABC-1" in as_reject(decide(double, order, settings(), EMPTY, NOW))
+    # a goodwill Adjustment Refund cannot take the cancelled unit's Principal either
+    goodwill = memo(memo_item(qty=1), adjustment_positive="16.80")
+    assert "Adjustment Refund" in as_reject(decide(goodwill, order, settings(), EMPTY, NOW))
+
+
+def test_rule9_item_cancelled_outside_the_bridge_is_not_refunded_again() -> None:
+    order = amz_order(
+        amz_item(CODE_A, qty=2, shipped=2), amz_item(CODE_B, "XYZ", 1, 0, canceled=1),
+        status=SHIPPED,
+    )
+    refund = as_refund(
+        decide(memo(memo_item(qty=1), adjustment_negative="1.00"), order, settings(), EMPTY, NOW)
+    )
+    assert [line.order_item_id for line in refund.lines] == [CODE_A]
+    assert refund.total == D("44.88")
+
+
+def test_tax_gross_shipping_quantized_once() -> None:
+    # Magento keeps 2 decimals even for JPY: 500.5 shipping + 50.5 shipping tax is 551 yen,
+    # not 501 + 51 = 552 (rounding each part first refunds a yen more than the memo)
+    order = amz_order(
+        amz_item(
+            qty=1, shipped=1, unit_price="1100", unit_tax="100", shipping="552", shipping_tax="50"
+        ),
+        currency="JPY",
+    )
+    credit = memo(
+        memo_item(qty=1, row_total="1000", tax="100"),
+        shipping="500.5000",
+        shipping_tax="50.5000",
+        currency="JPY",
+    )
+    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY, NOW))
+    assert components(refund) == {P: D("1100"), S: D("551")}
+    assert refund.total == credit.grand_total == D("1651")
+
+
+def test_rule8_item_discount_rounding_is_not_a_shipping_discount() -> None:
+    # three lines with a 0.3333 discount each (0.33 once quantized) and a header discount of
+    # 1.00: the 0.01 difference is rounding, not a shipping discount; no shipping is refunded
+    order = amz_order(
+        amz_item(CODE_A, "A", 1, 1, "10.00", "0", "0", "0"),
+        amz_item(CODE_B, "B", 1, 1, "10.00", "0", "0", "0"),
+        amz_item("32345678901234", "C", 1, 1, "10.00", "0", "0", "0"),
+    )
+    credit = memo(
+        memo_item(33, "A", 1, "10.00", "0", discount="0.3333", ext=CODE_A),
+        memo_item(34, "B", 1, "10.00", "0", discount="0.3333", ext=CODE_B),
+        memo_item(35, "C", 1, "10.00", "0", discount="0.3334", ext="32345678901234"),
+        header_discount="1.00",
+    )
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert set(components(refund)) == {P}
+
+
+def test_rule11_a_memo_whose_only_amount_rounds_away_is_rejected() -> None:
+    # 0.004 EUR of shipping quantizes to 0.00: nothing would be sent, so nothing is submitted
+    order = amz_order(amz_item(qty=2, shipped=2), status=SHIPPED)
+    reason = as_reject(decide(memo(shipping="0.004"), order, settings(), EMPTY, NOW))
+    assert "nothing is left to send" in reason
