@@ -192,8 +192,7 @@ class FeedPump:
 
     def _commit(self, row: dao.FeedRow, **values: object) -> dao.FeedRow:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance_values(conn, row, values, release=False):
-                raise LeaseLost(f"feed {row.id}: lease lost")
+            _fenced(conn, row, values, release=False)
         fields = {k: v for k, v in values.items() if k in dao.FeedRow.__dataclass_fields__}
         return dao.FeedRow(**{**row.__dict__, **fields})
 
@@ -262,21 +261,18 @@ class FeedPump:
 
     def _release(self, row: dao.FeedRow, **values: object) -> None:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance_values(conn, row, values, release=True):
-                raise LeaseLost(f"feed {row.id}: lease lost")
+            _settle(conn, row, **values)
 
     def _refused(self, row: dao.FeedRow, exc: SpApiError) -> None:
         why = f"createFeed refused: {exc}"
         with self.ctx.engine.begin() as conn:
-            if not dao.advance(
+            _settle(
                 conn,
                 row,
-                release=True,
                 state="cancelled",
                 last_error=why,
                 finished_at=self.ctx.now(),
-            ):
-                raise LeaseLost(f"feed {row.id}: lease lost")
+            )
             for m in dao.messages_of(conn, row.id):
                 refusal = MessageResult(m.message_id or 0, "Error", exc.status, why)
                 self._apply_result(conn, row, m, refusal)
@@ -371,10 +367,7 @@ class FeedPump:
 
     def _park_unknown(self, row: dao.FeedRow, why: str) -> StepResult:
         with self.ctx.engine.begin() as conn:
-            if not dao.advance(
-                conn, row, release=True, state="unknown", last_error=why, finished_at=self.ctx.now()
-            ):
-                raise LeaseLost(f"feed {row.id}: lease lost")
+            _settle(conn, row, state="unknown", last_error=why, finished_at=self.ctx.now())
             self._settle_unprocessed(conn, row, why)
         return StepResult(row.id, "unknown", why)
 
@@ -429,16 +422,14 @@ class FeedPump:
                 f"Amazon feed {row.amazon_feed_id} ended FATAL (some, none or all may have applied)"
             )
             with self.ctx.engine.begin() as conn:
-                if not dao.advance(
+                _settle(
                     conn,
                     row,
-                    release=True,
                     state="fatal",
                     processing_status=status,
                     finished_at=now,
                     last_error=why,
-                ):
-                    raise LeaseLost(f"feed {row.id}: lease lost")
+                )
                 self._settle_unprocessed(conn, row, why)
             return StepResult(row.id, "fatal", why)
         if status != "DONE" or not feed.result_feed_document_id:
@@ -463,29 +454,25 @@ class FeedPump:
                     f"Amazon feed {row.amazon_feed_id} is DONE but its processing report "
                     f"cannot be used ({exc})"
                 )
-                if not dao.advance(
+                _settle(
                     conn,
                     row,
-                    release=True,
                     state="unknown",
                     processing_status=status,
                     result_document_id=feed.result_feed_document_id,
                     finished_at=now,
                     last_error=why,
-                ):
-                    raise LeaseLost(f"feed {row.id}: lease lost") from exc
+                )
                 self._settle_unprocessed(conn, row, why)
                 return StepResult(row.id, "unknown", why)
-            if not dao.advance(
+            _settle(
                 conn,
                 row,
-                release=True,
                 state="done",
                 processing_status=status,
                 result_document_id=feed.result_feed_document_id,
                 finished_at=now,
-            ):
-                raise LeaseLost(f"feed {row.id}: lease lost")
+            )
             accepted = 0
             for m in messages:
                 result = outcomes.get(m.message_id or 0)
@@ -519,6 +506,19 @@ class FeedPump:
 
 class LeaseLost(RuntimeError):
     pass
+
+
+def _fenced(
+    conn: Connection, row: dao.FeedRow, values: dict[str, object], *, release: bool
+) -> None:
+    """The feed's next state, written only while this worker holds its lease."""
+    if not dao.advance_values(conn, row, values, release=release):
+        raise LeaseLost(f"feed {row.id}: lease lost")
+
+
+def _settle(conn: Connection, row: dao.FeedRow, **values: object) -> None:
+    """A fenced write that also gives the lease back."""
+    _fenced(conn, row, values, release=True)
 
 
 __all__ = ["FeedPump", "LeaseLost", "Refund", "StepResult"]

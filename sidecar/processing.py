@@ -112,29 +112,32 @@ class EventHandler:
                     f"waiting for shipment(s) {', '.join(map(str, earlier))} of this order to be "
                     "confirmed to Amazon first",
                 )
-            with ctx.engine.connect() as conn:
-                state = amazon_orders.load_state(conn, amazon_id)
-                ledger = amazon_orders.load_ledger(conn, amazon_id)
-            first = decide(memo, state, account.settings, ledger, ctx.now())
-            if isinstance(first, Wait) and first.refresh_order:
-                refreshed = self.refresh_order(
-                    account, amazon_id, memo.order.entity_id, item_links(memo)
-                )
-                if refreshed is None:
-                    return self._finish(
-                        row,
-                        memo.order.entity_id,
-                        "rejected",
-                        f"Amazon has no order {amazon_id} for account {account.account_id}; "
-                        f"credit memo {memo.increment_id} was not sent",
-                        magento.FAILED,
-                    )
-        return self._decide_and_record(row, memo, account)
+        outcome = self._decide_and_record(row, memo, account)
+        if not isinstance(outcome, Wait):
+            return outcome
+        # the rules want fresher Amazon state: read it outside any transaction, decide again
+        assert account is not None
+        refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id, item_links(memo))
+        if refreshed is None:
+            return self._finish(
+                row,
+                memo.order.entity_id,
+                "rejected",
+                f"Amazon has no order {amazon_id} for account {account.account_id}; "
+                f"credit memo {memo.increment_id} was not sent",
+                magento.FAILED,
+            )
+        again = self._decide_and_record(row, memo, account)
+        if isinstance(again, Wait):
+            # never spin: a clock skew with Magento must not turn into a getOrder loop
+            return Defer(max(again.until, ctx.now() + MIN_DEFER), again.reason)
+        return again
 
     def _decide_and_record(
         self, row: outbox_dao.OutboxRow, memo: CreditMemo, account: AmazonAccount | None
-    ) -> Outcome:
-        """Decide again under the order's row lock, and write everything in one transaction."""
+    ) -> Outcome | Wait:
+        """Decide under the order's row lock and write everything in one transaction; a Wait
+        (the Amazon state must be re-read first) is returned with nothing written."""
         ctx = self.ctx
         amazon_id = memo.order.ext_order_id or ""
         order_id = memo.order.entity_id
@@ -147,7 +150,8 @@ class EventHandler:
             ledger = amazon_orders.load_ledger(conn, amazon_id)
             decision = decide(memo, state, settings, ledger, ctx.now())
             if isinstance(decision, Wait):
-                # never spin: a clock skew with Magento must not turn into a getOrder loop
+                if decision.refresh_order and account is not None:
+                    return decision
                 return Defer(max(decision.until, ctx.now() + MIN_DEFER), decision.reason)
             if isinstance(decision, Skip):
                 status, message, order_status = "skipped", decision.reason, None
