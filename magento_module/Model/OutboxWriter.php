@@ -1,10 +1,13 @@
 <?php
 /**
- * Writes one outbox row per new credit memo / shipment of an Amazon order.
+ * Writes one outbox row per new credit memo / shipment / later track of an Amazon order.
  *
  * Runs inside Magento's own save transaction: it uses the "sales" connection (the one the
- * credit memo / shipment is saved on), opens no transaction of its own and catches nothing, so
- * a failing insert fails the save and is rolled back together with it.
+ * credit memo / shipment is saved on) and opens no transaction of its own. Deciding whether the
+ * order is bridged never throws (Resolver\AmazonOrderResolver logs and skips), so a save of an
+ * order that is not bridged never fails because of the module. Once an order IS bridged, a
+ * failing snapshot or insert is logged and rethrown: the save fails and is rolled back with it,
+ * so there is never a credit memo without its row.
  */
 declare(strict_types=1);
 
@@ -14,6 +17,11 @@ use Magento\Framework\App\ResourceConnection;
 use Magento\Sales\Model\Order;
 use Magento\Sales\Model\Order\Creditmemo;
 use Magento\Sales\Model\Order\Shipment;
+use Magento\Sales\Model\Order\Shipment\Track;
+use Psr\Log\LoggerInterface;
+use RefundBridge\Outbox\Model\M2ePro\OriginDetector;
+use RefundBridge\Outbox\Model\Resolver\AmazonOrderResolver;
+use RefundBridge\Outbox\Model\Resolver\Resolution;
 
 class OutboxWriter
 {
@@ -21,18 +29,37 @@ class OutboxWriter
     public const CONNECTION_NAME = 'sales';
     public const EVENT_CREDITMEMO = 'creditmemo';
     public const EVENT_SHIPMENT = 'shipment';
-    public const JSON_FLAGS = JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR
-        | JSON_PRESERVE_ZERO_FRACTION;
+    public const EVENT_TRACK = 'track';
+    /**
+     * No JSON_UNESCAPED_UNICODE: every non-ASCII character is written as \uXXXX (a 4-byte one as
+     * a surrogate pair), so the payload is pure ASCII and survives any connection charset
+     * (a default Magento 2.4 connection runs SET NAMES utf8, i.e. utf8mb3). Invalid UTF-8 becomes
+     * U+FFFD instead of failing the save.
+     */
+    public const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR | JSON_PRESERVE_ZERO_FRACTION
+        | JSON_INVALID_UTF8_SUBSTITUTE;
 
     private ResourceConnection $resource;
     private Config $config;
     private SnapshotBuilder $snapshotBuilder;
+    private AmazonOrderResolver $resolver;
+    private OriginDetector $originDetector;
+    private LoggerInterface $logger;
 
-    public function __construct(ResourceConnection $resource, Config $config, SnapshotBuilder $snapshotBuilder)
-    {
+    public function __construct(
+        ResourceConnection $resource,
+        Config $config,
+        SnapshotBuilder $snapshotBuilder,
+        AmazonOrderResolver $resolver,
+        OriginDetector $originDetector,
+        LoggerInterface $logger
+    ) {
         $this->resource = $resource;
         $this->config = $config;
         $this->snapshotBuilder = $snapshotBuilder;
+        $this->resolver = $resolver;
+        $this->originDetector = $originDetector;
+        $this->logger = $logger;
     }
 
     /**
@@ -42,15 +69,18 @@ class OutboxWriter
     public function writeCreditmemo(Creditmemo $creditmemo): bool
     {
         $order = $creditmemo->getOrder();
-        if (!$this->isBridged($order)) {
+        $resolution = $this->resolve($order);
+        if ($resolution === null) {
             return false;
         }
-        $this->insert(
-            self::EVENT_CREDITMEMO,
-            self::requireId($creditmemo->getEntityId(), 'credit memo'),
-            self::requireId($order->getEntityId(), 'order'),
-            $this->snapshotBuilder->forCreditmemo($creditmemo)
-        );
+        $this->guarded($order, 'credit memo', function () use ($creditmemo, $order, $resolution): void {
+            $this->insert(
+                self::EVENT_CREDITMEMO,
+                self::requireId($creditmemo->getEntityId(), 'credit memo'),
+                self::requireId($order->getEntityId(), 'order'),
+                $this->snapshotBuilder->forCreditmemo($creditmemo, $resolution, $this->originDetector->creditmemoCreatedBy())
+            );
+        });
 
         return true;
     }
@@ -58,17 +88,57 @@ class OutboxWriter
     public function writeShipment(Shipment $shipment): bool
     {
         $order = $shipment->getOrder();
-        if (!$this->isBridged($order)) {
+        $resolution = $this->resolve($order);
+        if ($resolution === null) {
             return false;
         }
-        $this->insert(
-            self::EVENT_SHIPMENT,
-            self::requireId($shipment->getEntityId(), 'shipment'),
-            self::requireId($order->getEntityId(), 'order'),
-            $this->snapshotBuilder->forShipment($shipment)
-        );
+        $this->guarded($order, 'shipment', function () use ($shipment, $order, $resolution): void {
+            $this->insert(
+                self::EVENT_SHIPMENT,
+                self::requireId($shipment->getEntityId(), 'shipment'),
+                self::requireId($order->getEntityId(), 'order'),
+                $this->snapshotBuilder->forShipment($shipment, $resolution, $this->originDetector->shipmentCreatedBy())
+            );
+        });
 
         return true;
+    }
+
+    /**
+     * A track saved on its own (admin "Add tracking", ShipmentTrackRepositoryInterface::save()):
+     * a "track" row with the whole shipment. A track saved as part of its shipment's first save
+     * is already in that shipment's row, and writes nothing.
+     */
+    public function writeTrack(Track $track): bool
+    {
+        $shipment = $track->getShipment();
+        $order = $shipment->getOrder();
+        $resolution = $this->resolve($order);
+        if ($resolution === null) {
+            return false;
+        }
+        $written = false;
+        $this->guarded($order, 'track', function () use ($track, $shipment, $order, $resolution, &$written): void {
+            $shipmentId = self::requireId($shipment->getEntityId(), 'shipment');
+            if ($this->shipmentRowHasTrack($shipmentId, $track)) {
+                return;
+            }
+            $this->insert(
+                self::EVENT_TRACK,
+                self::requireId($track->getEntityId(), 'track'),
+                self::requireId($order->getEntityId(), 'order'),
+                $this->snapshotBuilder->forShipment(
+                    $shipment,
+                    $resolution,
+                    $this->originDetector->shipmentCreatedBy(),
+                    self::EVENT_TRACK,
+                    $track
+                )
+            );
+            $written = true;
+        });
+
+        return $written;
     }
 
     /**
@@ -95,14 +165,60 @@ class OutboxWriter
         );
     }
 
-    private function isBridged(Order $order): bool
+    private function resolve(Order $order): ?Resolution
     {
-        $storeId = $order->getStoreId();
-        $storeId = $storeId === null || $storeId === '' ? null : (int) $storeId;
-        $extOrderId = $order->getExtOrderId();
+        if (!$this->config->isEnabled(Resolver\AmazonOrderResolver::storeId($order))) {
+            return null;
+        }
 
-        return $this->config->isEnabled($storeId)
-            && $this->config->isAmazonOrderId($extOrderId === null ? null : (string) $extOrderId, $storeId);
+        return $this->resolver->resolve($order);
+    }
+
+    /**
+     * Runs the write of a bridged order; on failure logs why (the admin only sees "The credit
+     * memo couldn't be saved.") and rethrows so the save rolls back.
+     */
+    private function guarded(Order $order, string $what, callable $write): void
+    {
+        try {
+            $write();
+        } catch (\Throwable $e) {
+            $this->logger->critical(sprintf(
+                'Amazon Refund Bridge: the %s of order #%s (entity %s) could not be queued in %s; the save is rolled back: %s',
+                $what,
+                (string) $order->getIncrementId(),
+                (string) $order->getEntityId(),
+                self::TABLE,
+                $e->getMessage()
+            ), ['exception' => $e]);
+            throw $e;
+        }
+    }
+
+    private function shipmentRowHasTrack(int $shipmentId, Track $track): bool
+    {
+        $connection = $this->resource->getConnection(self::CONNECTION_NAME);
+        $payload = $connection->fetchOne(
+            'SELECT ' . $connection->quoteIdentifier('payload')
+            . ' FROM ' . $connection->quoteIdentifier($this->resource->getTableName(self::TABLE))
+            . ' WHERE ' . $connection->quoteIdentifier('event_type') . ' = ? AND '
+            . $connection->quoteIdentifier('entity_id') . ' = ?',
+            [self::EVENT_SHIPMENT, $shipmentId]
+        );
+        if (!is_string($payload)) {
+            return false;
+        }
+        $doc = json_decode($payload, true);
+        foreach (is_array($doc) ? ($doc['tracks'] ?? []) : [] as $known) {
+            if (is_array($known)
+                && ($known['carrier_code'] ?? null) === $track->getCarrierCode()
+                && ($known['track_number'] ?? null) === $track->getTrackNumber()
+            ) {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /**

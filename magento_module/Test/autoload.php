@@ -11,6 +11,7 @@ declare(strict_types=1);
         $map = [
             'RefundBridge\\Outbox\\' => $moduleDir . '/',
             'Magento\\' => $moduleDir . '/Test/Stubs/Magento/',
+            'Psr\\' => $moduleDir . '/Test/Stubs/Psr/',
         ];
         foreach ($map as $prefix => $dir) {
             if (strncmp($class, $prefix, strlen($prefix)) === 0) {

@@ -5,6 +5,7 @@ namespace RefundBridge\Outbox\Test\Integration;
 
 use Magento\Framework\App\ResourceConnection;
 use RefundBridge\Outbox\Model\Config;
+use RefundBridge\Outbox\Test\Integration\Support\TestDatabase;
 
 /**
  * sales_order_creditmemo_save_after -> refund_bridge_outbox, against a real MariaDB/MySQL.
@@ -89,13 +90,15 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
 
         $cmItems = $creditmemo->getAllItems();
         $expected = [
-            'schema_version' => 1,
+            'schema_version' => 2,
             'event_type' => 'creditmemo',
             'order' => [
                 'entity_id' => (int) $order->getEntityId(), 'increment_id' => '000000012',
                 'ext_order_id' => '302-1234567-1234567', 'store_id' => 1,
                 'order_currency_code' => 'EUR', 'base_currency_code' => 'EUR',
                 'state' => 'processing', 'status' => 'processing',
+                'amazon_order_id' => '302-1234567-1234567', 'amazon_order_id_source' => 'ext_order_id',
+                'connector' => null,
             ],
             'creditmemo' => [
                 'entity_id' => (int) $creditmemo->getEntityId(),
@@ -103,6 +106,11 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                 // not set in memory: read back from the row in the same transaction
                 'created_at' => '2026-11-26 10:00:00',
                 'order_currency_code' => 'EUR',
+                // not set in memory either: the row's value (2 = refunded)
+                'state' => 2,
+                'created_by_connector' => null,
+                // the admin form flags every item (CreditmemoLoader)
+                'restock_known' => true,
                 'subtotal' => '26.8000', 'subtotal_incl_tax' => '31.8900', 'tax_amount' => '5.8700',
                 'discount_amount' => '0.0000',
                 'shipping_amount' => '4.1200', 'shipping_tax_amount' => '0.7800', 'shipping_incl_tax' => '4.9000',
@@ -120,6 +128,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                     'row_total' => '16.8000', 'row_total_incl_tax' => '19.9900',
                     'tax_amount' => '3.1900', 'discount_amount' => '0.0000',
                     'back_to_stock' => true,
+                    'amazon_order_item_id' => null,
                     'qty_ordered' => '2.0000', 'qty_shipped' => '1.0000', 'qty_refunded' => '1.0000',
                     'qty_canceled' => '0.0000',
                 ],
@@ -132,6 +141,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                     'row_total' => '10.0000', 'row_total_incl_tax' => '11.9000',
                     'tax_amount' => '1.9000', 'discount_amount' => '0.0000',
                     'back_to_stock' => false,
+                    'amazon_order_item_id' => null,
                     'qty_ordered' => '1.0000', 'qty_shipped' => '1.0000', 'qty_refunded' => '1.0000',
                     'qty_canceled' => '0.0000',
                 ],
@@ -145,6 +155,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
                     'row_total' => '0.0000', 'row_total_incl_tax' => '0.0000',
                     'tax_amount' => '0.0000', 'discount_amount' => '0.0000',
                     'back_to_stock' => false,
+                    'amazon_order_item_id' => null,
                     'qty_ordered' => '1.0000', 'qty_shipped' => '1.0000', 'qty_refunded' => '1.0000',
                     'qty_canceled' => '0.0000',
                 ],
@@ -257,9 +268,37 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
             'empty ext_order_id' => [''],
             'Magento-style number' => ['000000123'],
             'too short' => ['302-1234567-123456'],
+            'other marketplace' => ['EBAY-12-34567'],
+        ];
+    }
+
+    /** @return array<string, array{0: string}> */
+    public static function amazonLookingProvider(): array
+    {
+        return [
             'trailing text' => ['302-1234567-1234567 '],
             'letters' => ['30A-1234567-1234567'],
+            'importer prefix' => ['AMZ-302-1234567-1234567'],
         ];
+    }
+
+    /**
+     * An ext_order_id that looks like an Amazon order id (3-7-7) but that no source recognises
+     * still gets a row, with amazon_order_id null, so the sidecar can say why it is not sent.
+     *
+     * @dataProvider amazonLookingProvider
+     */
+    public function testAmazonLookingOrderTheResolverRejectsGetsARowWithoutId(string $extOrderId): void
+    {
+        [$order, $orderItems] = $this->amazonOrder(['ext_order_id' => $extOrderId]);
+        $this->saveCreditmemo($order, self::MEMORY_TOTALS, self::DB_TOTALS, $this->creditmemoItems($orderItems));
+
+        $rows = $this->outboxRows();
+        $this->assertCount(1, $rows);
+        $payload = json_decode($rows[0]['payload'], true, 512, JSON_THROW_ON_ERROR);
+        $this->assertSame($extOrderId, $payload['order']['ext_order_id']);
+        $this->assertNull($payload['order']['amazon_order_id']);
+        $this->assertNull($payload['order']['amazon_order_id_source']);
     }
 
     /**
@@ -297,20 +336,48 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
         [$order3, $orderItems3] = $this->amazonOrder(['store_id' => 2, 'increment_id' => '000000014']);
         $this->saveCreditmemo($order3, [], [], [['order_item' => $orderItems3[0], 'qty' => '1.0000']]);
 
-        $this->assertSame([(string) $order2->getEntityId()], array_column($this->outboxRows(), 'order_id'));
+        $rows = $this->outboxRows();
+        $this->assertSame([(string) $order2->getEntityId(), (string) $order3->getEntityId()], array_column($rows, 'order_id'));
+        // store 2's pattern: AMZ-42 is its Amazon id; the 3-7-7 id of order 3 is not recognised there
+        $this->assertSame('AMZ-42', json_decode($rows[0]['payload'], true)['order']['amazon_order_id']);
+        $this->assertNull(json_decode($rows[1]['payload'], true)['order']['amazon_order_id']);
     }
 
-    public function testInvalidPatternFailsTheSaveLoudly(): void
+    public function testPatternsFirstCaptureGroupIsTheAmazonOrderId(): void
+    {
+        $this->scopeConfig->set(Config::XML_PATH_AMAZON_ORDER_ID_PATTERN, '^AMZ-(\d{3}-\d{7}-\d{7})$');
+        [$order, $orderItems] = $this->amazonOrder(['ext_order_id' => 'AMZ-302-1234567-1234567']);
+        $this->saveCreditmemo($order, [], [], [['order_item' => $orderItems[0], 'qty' => '1.0000']]);
+
+        $payload = json_decode($this->outboxRows()[0]['payload'], true);
+        $this->assertSame('302-1234567-1234567', $payload['order']['amazon_order_id']);
+        $this->assertSame('ext_order_id', $payload['order']['amazon_order_id_source']);
+    }
+
+    /**
+     * Observed: an invalid pattern (accepted by config:set before the backend model existed)
+     * failed every credit memo of any order with an ext_order_id with only "The credit memo
+     * couldn't be saved.". Now the save never fails for it: the reason is logged through
+     * Psr\Log\LoggerInterface, an order that is not bridged writes nothing, and an Amazon-looking
+     * one gets a row without id (the sidecar comments "not recognised").
+     */
+    public function testInvalidPatternNeverFailsTheSaveAndIsLogged(): void
     {
         $this->scopeConfig->set(Config::XML_PATH_AMAZON_ORDER_ID_PATTERN, '^(\d{3}');
-        [$order, $orderItems] = $this->amazonOrder();
-        try {
-            $this->saveCreditmemo($order, [], [], [['order_item' => $orderItems[0], 'qty' => '1.0000']]);
-            $this->fail('expected UnexpectedValueException');
-        } catch (\UnexpectedValueException $e) {
-            $this->assertStringContainsString('not a valid regular expression', $e->getMessage());
-        }
-        $this->assertSame(0, $this->rowCount('sales_creditmemo'));
+        [$order, $orderItems] = $this->amazonOrder(['ext_order_id' => 'SHOP-000000123']);
+        $this->saveCreditmemo($order, [], [], [['order_item' => $orderItems[0], 'qty' => '1.0000']]);
+        $this->assertSame(1, $this->rowCount('sales_creditmemo'));
+        $this->assertSame(0, $this->rowCount('refund_bridge_outbox'));
+
+        [$amazon, $amazonItems] = $this->amazonOrder(['increment_id' => '000000099']);
+        $this->saveCreditmemo($amazon, [], [], [['order_item' => $amazonItems[0], 'qty' => '1.0000']]);
+        $this->assertSame(2, $this->rowCount('sales_creditmemo'));
+        $this->assertNull(json_decode($this->outboxRows()[0]['payload'], true)['order']['amazon_order_id']);
+
+        $errors = $this->logger->messages('error');
+        $this->assertCount(2, $errors);
+        $this->assertStringContainsString('not a valid regular expression', $errors[0]);
+        $this->assertStringContainsString('missing closing parenthesis', $errors[0]);
     }
 
     public function testXmlSpecialCharactersQuotesAndEmojiRoundTrip(): void
@@ -329,9 +396,32 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
         $payload = json_decode($raw, true, 512, JSON_THROW_ON_ERROR);
         $this->assertSame($sku, $payload['items'][0]['sku']);
         $this->assertSame($name, $payload['items'][0]['name']);
-        // stored unescaped (JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)
-        $this->assertStringContainsString('☕🎁', $raw);
+        // non-ASCII as \uXXXX (the emoji as a surrogate pair): the stored payload is pure ASCII
+        $this->assertStringContainsString('\u2615\ud83c\udf81', $raw);
         $this->assertStringContainsString('1/2', $raw);
-        $this->assertStringNotContainsString('\u', $raw);
+        $this->assertMatchesRegularExpression('/^[\x20-\x7e]*$/', $raw);
+    }
+
+    /**
+     * Observed: a default Magento 2.4 connection runs "SET NAMES utf8" (utf8mb3); a 4-byte
+     * character in the payload became "?". The payload is ASCII JSON (\u escapes), so it is
+     * stored losslessly over such a connection and decodes to the original text.
+     */
+    public function testFourByteCharacterSurvivesASetNamesUtf8Connection(): void
+    {
+        $this->pdo->exec('SET NAMES utf8');
+        $name = 'Gift 🎁 box';
+        [$order, $orderItems] = $this->amazonOrder([], [[
+            'sku' => 'GIFT-1', 'name' => 'Gift box', 'product_id' => 8, 'qty_ordered' => '1.0000', 'price' => '5.0000',
+        ]]);
+        // The product name in memory (e.g. a store view name) carries the 4-byte character.
+        $this->saveCreditmemo($order, [], [], [
+            ['order_item' => $orderItems[0], 'qty' => '1.0000', 'back_to_stock' => false, 'price' => '5.0000'],
+        ], null, ['name' => $name]);
+
+        $utf8mb4 = TestDatabase::connect();
+        $raw = $utf8mb4->query('SELECT payload FROM refund_bridge_outbox')->fetchColumn();
+        $this->assertStringNotContainsString('?', $raw);
+        $this->assertSame($name, json_decode($raw, true, 512, JSON_THROW_ON_ERROR)['items'][0]['name']);
     }
 }

@@ -12,12 +12,14 @@ use Magento\Sales\Model\Order\Creditmemo;
 use Magento\Sales\Model\Order\Item as OrderItem;
 use Magento\Sales\Model\Order\Shipment;
 use PHPUnit\Framework\TestCase;
-use RefundBridge\Outbox\Model\Config;
 use RefundBridge\Outbox\Model\OutboxWriter;
-use RefundBridge\Outbox\Model\SnapshotBuilder;
 use RefundBridge\Outbox\Observer\CreditmemoSaveObserver;
 use RefundBridge\Outbox\Observer\ShipmentSaveObserver;
+use RefundBridge\Outbox\Observer\ShipmentTrackSaveObserver;
+use Magento\Framework\Registry;
+use RefundBridge\Outbox\Test\Integration\Support\ArrayLogger;
 use RefundBridge\Outbox\Test\Integration\Support\ArrayScopeConfig;
+use RefundBridge\Outbox\Test\Integration\Support\ModuleFactory;
 use RefundBridge\Outbox\Test\Integration\Support\TestDatabase;
 
 /**
@@ -34,6 +36,8 @@ abstract class IntegrationTestCase extends TestCase
     protected Mysql $adapter;
     protected ResourceConnection $resource;
     protected ArrayScopeConfig $scopeConfig;
+    protected ArrayLogger $logger;
+    protected Registry $registry;
     private static int $sequence = 0;
 
     protected function setUp(): void
@@ -42,19 +46,21 @@ abstract class IntegrationTestCase extends TestCase
             $this->markTestSkipped(TestDatabase::$unavailableReason);
         }
         $this->pdo = TestDatabase::connect();
-        foreach (['refund_bridge_outbox', 'sales_shipment', 'sales_creditmemo', 'sales_order'] as $table) {
+        foreach (['refund_bridge_outbox', 'sales_shipment', 'sales_creditmemo', 'sales_order', 'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account'] as $table) {
             $this->pdo->exec("DELETE FROM `$table`"); // FKs cascade to items, tracks, ...
         }
         $this->adapter = new Mysql($this->pdo);
         $this->resource = new ResourceConnection($this->adapter);
         $this->scopeConfig = new ArrayScopeConfig();
+        $this->logger = new ArrayLogger();
+        $this->registry = new Registry();
     }
 
     protected function writer(?ResourceConnection $resource = null): OutboxWriter
     {
         $resource ??= $this->resource;
 
-        return new OutboxWriter($resource, new Config($this->scopeConfig), new SnapshotBuilder($resource));
+        return ModuleFactory::writer($resource, $this->scopeConfig, $this->logger, $this->registry);
     }
 
     protected function insertRow(string $table, array $row): int
@@ -142,7 +148,8 @@ abstract class IntegrationTestCase extends TestCase
         array $memory,
         array $db,
         array $items,
-        ?ResourceConnection $resource = null
+        ?ResourceConnection $resource = null,
+        array $memoryItemData = []
     ): Creditmemo {
         $this->adapter->beginTransaction();
         try {
@@ -166,7 +173,7 @@ abstract class IntegrationTestCase extends TestCase
             foreach ($items as $spec) {
                 /** @var OrderItem $orderItem */
                 $orderItem = $spec['order_item'];
-                $backToStock = $spec['back_to_stock'] ?? false;
+                $backToStock = array_key_exists('back_to_stock', $spec) ? $spec['back_to_stock'] : false;
                 unset($spec['order_item'], $spec['back_to_stock']);
                 $row = $spec + [
                     'parent_id' => $creditmemoId,
@@ -179,9 +186,12 @@ abstract class IntegrationTestCase extends TestCase
                 $this->pdo->prepare('UPDATE sales_order_item SET qty_refunded = qty_refunded + ? WHERE item_id = ?')
                     ->execute([(string) $row['qty'], (int) $orderItem->getItemId()]);
                 $orderItem->setQtyRefunded((float) $orderItem->getQtyRefunded() + (float) $row['qty']);
-                $item = new Creditmemo\Item($row); // not saved yet: no entity_id
+                $item = new Creditmemo\Item($memoryItemData + $row); // not saved yet: no entity_id
                 $item->setOrderItem($orderItem);
-                $item->setBackToStock($backToStock);
+                if ($backToStock !== null) {
+                    // The admin form flags every item; RefundOrderInterface sets no flag (null).
+                    $item->setBackToStock($backToStock);
+                }
                 $models[] = $item;
                 $rows[] = $row;
             }
@@ -230,8 +240,13 @@ abstract class IntegrationTestCase extends TestCase
     /**
      * One shipment save. $items: list of ['order_item' => OrderItem, 'qty' => ..];
      * $tracks: list of ['carrier_code' =>, 'title' =>, 'track_number' =>].
+     * $trackPath "admin": the admin form / ShipmentFactory adds each track with addTrack() (tracks
+     * collection + "tracks" data); "rest": POST /V1/shipment's hydrator only sets the "tracks"
+     * data (setTracks()), so getAllTracks() does not see them. Like Magento's
+     * ResourceModel\Order\Shipment\Relation, the tracks of getTracks() are saved after the
+     * event, each firing sales_order_shipment_track_save_after.
      */
-    protected function saveShipment(Order $order, array $memory, array $items, array $tracks): Shipment
+    protected function saveShipment(Order $order, array $memory, array $items, array $tracks, string $trackPath = 'admin'): Shipment
     {
         $this->adapter->beginTransaction();
         try {
@@ -267,13 +282,19 @@ abstract class IntegrationTestCase extends TestCase
             }
             $shipment->setItems($models);
             $trackModels = [];
-            $trackRows = [];
             foreach ($tracks as $spec) {
-                $row = $spec + ['parent_id' => $shipmentId, 'order_id' => (int) $order->getEntityId()];
-                $trackModels[] = new Shipment\Track($row); // not saved yet: no entity_id
-                $trackRows[] = $row;
+                $trackModels[] = new Shipment\Track($spec); // not saved yet: no entity_id
             }
-            $shipment->setTracks($trackModels);
+            if ($trackPath === 'rest') {
+                foreach ($trackModels as $track) {
+                    $track->setShipment($shipment);
+                }
+                $shipment->setTracks($trackModels);
+            } else {
+                foreach ($trackModels as $track) {
+                    $shipment->addTrack($track);
+                }
+            }
 
             $observer = new ShipmentSaveObserver($this->writer());
             $observer->execute(new Observer(['event' => new Event([
@@ -285,8 +306,8 @@ abstract class IntegrationTestCase extends TestCase
             foreach ($models as $i => $item) {
                 $item->setEntityId($this->insertRow('sales_shipment_item', $itemRows[$i]));
             }
-            foreach ($trackModels as $i => $track) {
-                $track->setEntityId($this->insertRow('sales_shipment_track', $trackRows[$i]));
+            foreach ($shipment->getTracks() ?? [] as $track) {
+                $this->persistTrack($shipment, $track);
             }
             $this->adapter->commit();
         } catch (\Throwable $e) {
@@ -295,5 +316,48 @@ abstract class IntegrationTestCase extends TestCase
         }
 
         return $shipment;
+    }
+
+    /**
+     * A track added after its shipment (admin "Add tracking", ShipmentTrackRepositoryInterface::save()):
+     * only the track is saved, in its own transaction; no shipment save fires.
+     */
+    protected function addTrackLater(Shipment $shipment, array $spec): Shipment\Track
+    {
+        $this->adapter->beginTransaction();
+        try {
+            $track = new Shipment\Track($spec);
+            $shipment->addTrack($track);
+            $this->persistTrack($shipment, $track);
+            $this->adapter->commit();
+        } catch (\Throwable $e) {
+            $this->adapter->rollBack();
+            throw $e;
+        }
+
+        return $track;
+    }
+
+    private function persistTrack(Shipment $shipment, Shipment\Track $track): void
+    {
+        $row = [
+            'parent_id' => (int) $shipment->getEntityId(),
+            'order_id' => (int) $shipment->getData('order_id'),
+            'carrier_code' => $track->getCarrierCode(),
+            'title' => $track->getTitle(),
+            'track_number' => $track->getTrackNumber(),
+        ];
+        // Magento's addTrack() can list the same new track twice in getTracks() (collection items
+        // plus the appended track); the relation's second save of it is an UPDATE, not a new row,
+        // and fires the event again.
+        if (!$track->getEntityId()) {
+            $track->setEntityId($this->insertRow('sales_shipment_track', $row));
+        }
+        $track->setShipment($shipment);
+        (new ShipmentTrackSaveObserver($this->writer()))->execute(new Observer(['event' => new Event([
+            'name' => 'sales_order_shipment_track_save_after',
+            'data_object' => $track,
+            'track' => $track,
+        ])]));
     }
 }

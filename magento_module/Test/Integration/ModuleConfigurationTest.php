@@ -33,8 +33,15 @@ final class ModuleConfigurationTest extends TestCase
         $composer = json_decode(file_get_contents(self::MODULE_DIR . '/composer.json'), true, 512, JSON_THROW_ON_ERROR);
         $this->assertSame('refund-bridge/module-outbox', $composer['name']);
         $this->assertSame('magento2-module', $composer['type']);
-        $this->assertArrayHasKey('magento/framework', $composer['require']);
-        $this->assertArrayHasKey('magento/module-sales', $composer['require']);
+        // A version and real, stable constraints covering Magento 2.4.4 (framework 103.0.4) to 2.4.8.
+        $this->assertMatchesRegularExpression('/^\d+\.\d+\.\d+$/', $composer['version']);
+        foreach ([
+            'magento/framework' => '103.0.', 'magento/module-sales' => '103.0.', 'magento/module-config' => '101.2.',
+            'magento/module-backend' => '102.0.', 'magento/module-store' => '101.1.',
+        ] as $package => $series) {
+            $this->assertArrayHasKey($package, $composer['require']);
+            $this->assertSame('^' . $series . '4', $composer['require'][$package], $package);
+        }
         $this->assertSame(['registration.php'], $composer['autoload']['files']);
         $this->assertSame('', $composer['autoload']['psr-4']['RefundBridge\\Outbox\\']);
     }
@@ -54,6 +61,7 @@ final class ModuleConfigurationTest extends TestCase
         $this->assertSame([
             'sales_order_creditmemo_save_after' => 'RefundBridge\Outbox\Observer\CreditmemoSaveObserver',
             'sales_order_shipment_save_after' => 'RefundBridge\Outbox\Observer\ShipmentSaveObserver',
+            'sales_order_shipment_track_save_after' => 'RefundBridge\Outbox\Observer\ShipmentTrackSaveObserver',
         ], $found);
     }
 
@@ -70,7 +78,29 @@ final class ModuleConfigurationTest extends TestCase
                 }
             }
         }
-        $this->assertSame([Config::XML_PATH_ENABLED, Config::XML_PATH_AMAZON_ORDER_ID_PATTERN], $paths);
+        $this->assertSame([
+            Config::XML_PATH_ENABLED, Config::XML_PATH_AMAZON_ORDER_ID_PATTERN,
+            'refund_bridge/resolver/m2epro_payment', 'refund_bridge/resolver/m2epro_order',
+            'refund_bridge/resolver/ext_order_id', 'refund_bridge/resolver/increment_id',
+            Config::XML_PATH_INCREMENT_ID_PREFIX,
+        ], $paths);
+        // Defaults: M2E Pro's sources and ext_order_id on, increment_id off.
+        $resolver = simplexml_load_file(self::MODULE_DIR . '/etc/config.xml')->default->refund_bridge->resolver;
+        $this->assertSame(['1', '1', '1', '0', ''], [
+            (string) $resolver->m2epro_payment, (string) $resolver->m2epro_order,
+            (string) $resolver->ext_order_id, (string) $resolver->increment_id, (string) $resolver->increment_id_prefix,
+        ]);
+        // di.xml lists the sources in the documented order, keyed by their codes.
+        $di = simplexml_load_file(self::MODULE_DIR . '/etc/di.xml');
+        $codes = [];
+        foreach ($di->xpath('//argument[@name="sources"]/item') as $item) {
+            $class = trim((string) $item);
+            $this->assertSame((string) $item['name'], (new \ReflectionClass($class))->getConstant('CODE'));
+            $codes[] = (string) $item['name'];
+        }
+        $this->assertSame(['m2epro_payment', 'm2epro_order', 'ext_order_id', 'increment_id'], $codes);
+        $pattern = $system->xpath('//field[@id="amazon_order_id_pattern"]/backend_model');
+        $this->assertSame(\RefundBridge\Outbox\Model\Config\Backend\AmazonOrderIdPattern::class, trim((string) $pattern[0]));
 
         $config = simplexml_load_file(self::MODULE_DIR . '/etc/config.xml');
         $this->assertSame('1', (string) $config->default->refund_bridge->general->enabled);

@@ -34,6 +34,7 @@ final class ShipmentOutboxTest extends IntegrationTestCase
         );
 
         $rows = $this->outboxRows();
+        // the tracks saved with the shipment are in its row: no "track" rows
         $this->assertCount(1, $rows);
         $this->assertSame('shipment', $rows[0]['event_type']);
         $this->assertSame((string) $shipment->getEntityId(), $rows[0]['entity_id']);
@@ -42,34 +43,37 @@ final class ShipmentOutboxTest extends IntegrationTestCase
 
         $items = $shipment->getAllItems();
         $this->assertSame([
-            'schema_version' => 1,
+            'schema_version' => 2,
             'event_type' => 'shipment',
             'order' => [
                 'entity_id' => (int) $order->getEntityId(), 'increment_id' => '000000077',
                 'ext_order_id' => '302-1234567-1234567', 'store_id' => 1,
                 'order_currency_code' => 'EUR', 'base_currency_code' => 'EUR',
                 'state' => 'processing', 'status' => 'processing',
+                'amazon_order_id' => '302-1234567-1234567', 'amazon_order_id_source' => 'ext_order_id',
+                'connector' => null,
             ],
             'shipment' => [
                 'entity_id' => (int) $shipment->getEntityId(),
                 'increment_id' => $shipment->getIncrementId(),
                 'created_at' => '2026-11-27 08:30:00',
+                'created_by_connector' => null,
             ],
             'items' => [
                 [
                     'entity_id' => null, 'order_item_id' => (int) $orderItems[0]->getItemId(),
                     'parent_item_id' => null, 'sku' => 'ABC-1', 'name' => 'Blue mug',
-                    'ext_order_item_id' => '12345678901234', 'qty' => '2.0000',
+                    'ext_order_item_id' => '12345678901234', 'amazon_order_item_id' => null, 'qty' => '2.0000',
                 ],
                 [
                     'entity_id' => null, 'order_item_id' => (int) $orderItems[1]->getItemId(),
                     'parent_item_id' => null, 'sku' => 'TSHIRT-M', 'name' => 'T-shirt',
-                    'ext_order_item_id' => '22222222222222', 'qty' => '1.0000',
+                    'ext_order_item_id' => '22222222222222', 'amazon_order_item_id' => null, 'qty' => '1.0000',
                 ],
                 [
                     'entity_id' => null, 'order_item_id' => (int) $orderItems[2]->getItemId(),
                     'parent_item_id' => (int) $orderItems[1]->getItemId(), 'sku' => 'TSHIRT-M', 'name' => 'T-shirt M',
-                    'ext_order_item_id' => null, 'qty' => '1.0000',
+                    'ext_order_item_id' => null, 'amazon_order_item_id' => null, 'qty' => '1.0000',
                 ],
             ],
             'tracks' => [

@@ -5,7 +5,9 @@
  * written by the module code itself.
  *
  *   php magento_module/Test/bin/observe.php creditmemo <entity_id> [--back-to-stock=<order_item_id,...>] [--disabled]
- *   php magento_module/Test/bin/observe.php shipment <entity_id> [--disabled]
+ *   php magento_module/Test/bin/observe.php creditmemo <entity_id> --api-refund [--disabled]
+ *   php magento_module/Test/bin/observe.php shipment <entity_id> [--disabled] [--m2epro-created]
+ *   php magento_module/Test/bin/observe.php track <track_entity_id> [--disabled]
  *
  * DB: env TEST_DB_NAME (required), TEST_DB_HOST (127.0.0.1), TEST_DB_PORT (3306),
  * TEST_DB_USER (root), TEST_DB_PASSWORD ("").
@@ -17,6 +19,14 @@
  * so --back-to-stock names the order items Magento would have flagged. Then, in ONE transaction
  * on that connection (like Magento's AbstractDb::save()), the observer's execute() runs with an
  * Observer/Event carrying the model, and the transaction commits.
+ *
+ * The order carries its sales_order_payment model (additional_information JSON-decoded, as
+ * Magento's payment resource model unserializes it), so M2E Pro's payment data is in memory; M2E
+ * Pro's own tables (m2epro_order, ...) are read by the module from the database.
+ * --api-refund: the credit memo as RefundOrderInterface builds it (no item has a back_to_stock
+ * flag). --m2epro-created: M2E Pro's registry flag m2epro_extension_skip_shipment_observer is set.
+ * "track": a track saved after its shipment (sales_order_shipment_track_save_after), its shipment
+ * loaded as above.
  *
  * Config: the module's etc/config.xml defaults (enabled, default Amazon order id pattern);
  * --disabled sets refund_bridge/general/enabled = 0.
@@ -34,19 +44,25 @@ use Magento\Framework\Event;
 use Magento\Framework\Event\Observer;
 use Magento\Sales\Model\Order;
 use Magento\Sales\Model\Order\Creditmemo;
+use Magento\Framework\Registry;
 use Magento\Sales\Model\Order\Item as OrderItem;
+use Magento\Sales\Model\Order\Payment;
 use Magento\Sales\Model\Order\Shipment;
 use RefundBridge\Outbox\Model\Config;
+use RefundBridge\Outbox\Model\M2ePro\OriginDetector;
 use RefundBridge\Outbox\Model\OutboxWriter;
-use RefundBridge\Outbox\Model\SnapshotBuilder;
 use RefundBridge\Outbox\Observer\CreditmemoSaveObserver;
 use RefundBridge\Outbox\Observer\ShipmentSaveObserver;
+use RefundBridge\Outbox\Observer\ShipmentTrackSaveObserver;
+use RefundBridge\Outbox\Test\Integration\Support\ArrayLogger;
 use RefundBridge\Outbox\Test\Integration\Support\ArrayScopeConfig;
+use RefundBridge\Outbox\Test\Integration\Support\ModuleFactory;
 
 require dirname(__DIR__) . '/autoload.php';
 
-const USAGE = 'usage: php observe.php creditmemo <entity_id> [--back-to-stock=<order_item_id,...>] [--disabled]'
-    . "\n       php observe.php shipment <entity_id> [--disabled]";
+const USAGE = 'usage: php observe.php creditmemo <entity_id> [--back-to-stock=<order_item_id,...>|--api-refund] [--disabled]'
+    . "\n       php observe.php shipment <entity_id> [--disabled] [--m2epro-created]"
+    . "\n       php observe.php track <track_entity_id> [--disabled]";
 
 /**
  * The stand-in adapter, additionally keeping what each insertOnDuplicate() returned
@@ -66,9 +82,27 @@ final class RecordingMysql extends Mysql
     }
 }
 
+/** The module's log lines go to stderr (the caller shows them on failure). */
+final class StderrLogger implements \Psr\Log\LoggerInterface
+{
+    public function emergency($message, array $context = []): void { $this->log('emergency', $message); }
+    public function alert($message, array $context = []): void { $this->log('alert', $message); }
+    public function critical($message, array $context = []): void { $this->log('critical', $message); }
+    public function error($message, array $context = []): void { $this->log('error', $message); }
+    public function warning($message, array $context = []): void { $this->log('warning', $message); }
+    public function notice($message, array $context = []): void { $this->log('notice', $message); }
+    public function info($message, array $context = []): void { $this->log('info', $message); }
+    public function debug($message, array $context = []): void { $this->log('debug', $message); }
+
+    public function log($level, $message, array $context = []): void
+    {
+        fwrite(STDERR, "observe.php: log $level: $message\n");
+    }
+}
+
 /**
  * @param list<string> $args argv without the script name
- * @return array{event: string, entityId: int, backToStock: list<int>, disabled: bool}
+ * @return array{event: string, entityId: int, backToStock: list<int>, disabled: bool, apiRefund: bool, m2eproCreated: bool}
  */
 function parseArgs(array $args): array
 {
@@ -76,9 +110,15 @@ function parseArgs(array $args): array
     $backToStock = [];
     $backToStockGiven = false;
     $disabled = false;
+    $apiRefund = false;
+    $m2eproCreated = false;
     foreach ($args as $arg) {
         if ($arg === '--disabled') {
             $disabled = true;
+        } elseif ($arg === '--api-refund') {
+            $apiRefund = true;
+        } elseif ($arg === '--m2epro-created') {
+            $m2eproCreated = true;
         } elseif (str_starts_with($arg, '--back-to-stock=')) {
             $backToStockGiven = true;
             $list = substr($arg, strlen('--back-to-stock='));
@@ -95,11 +135,14 @@ function parseArgs(array $args): array
         throw new \InvalidArgumentException(USAGE);
     }
     [$event, $entityId] = $positional;
-    if (!in_array($event, [OutboxWriter::EVENT_CREDITMEMO, OutboxWriter::EVENT_SHIPMENT], true)) {
+    if (!in_array($event, [OutboxWriter::EVENT_CREDITMEMO, OutboxWriter::EVENT_SHIPMENT, OutboxWriter::EVENT_TRACK], true)) {
         throw new \InvalidArgumentException("unknown event \"$event\"\n" . USAGE);
     }
-    if ($backToStockGiven && $event !== OutboxWriter::EVENT_CREDITMEMO) {
-        throw new \InvalidArgumentException("--back-to-stock applies to credit memos only\n" . USAGE);
+    if (($backToStockGiven || $apiRefund) && $event !== OutboxWriter::EVENT_CREDITMEMO) {
+        throw new \InvalidArgumentException("--back-to-stock and --api-refund apply to credit memos only\n" . USAGE);
+    }
+    if ($backToStockGiven && $apiRefund) {
+        throw new \InvalidArgumentException("--api-refund sets no back_to_stock flag; do not combine it with --back-to-stock\n" . USAGE);
     }
 
     return [
@@ -107,6 +150,8 @@ function parseArgs(array $args): array
         'entityId' => positiveInt($entityId, 'entity id'),
         'backToStock' => array_values(array_unique($backToStock)),
         'disabled' => $disabled,
+        'apiRefund' => $apiRefund,
+        'm2eproCreated' => $m2eproCreated,
     ];
 }
 
@@ -199,7 +244,20 @@ function loadOrder(\PDO $pdo, int $orderId): array
     foreach (fetchRows($pdo, 'SELECT * FROM `sales_order_item` WHERE `order_id` = ? ORDER BY `item_id`', [$orderId], 'sales_order_item') as $row) {
         $items[(int) $row['item_id']] = new OrderItem($row);
     }
+    foreach ($items as $item) {
+        $parentId = $item->getData('parent_item_id');
+        if ($parentId !== null && isset($items[(int) $parentId])) {
+            $item->setParentItem($items[(int) $parentId]);
+        }
+    }
     $order->setItems(array_values($items));
+    $payments = fetchRows($pdo, 'SELECT * FROM `sales_order_payment` WHERE `parent_id` = ? ORDER BY `entity_id` LIMIT 1', [$orderId], 'sales_order_payment');
+    if ($payments !== []) {
+        $row = $payments[0];
+        $info = $row['additional_information'] === null ? [] : json_decode($row['additional_information'], true);
+        $row['additional_information'] = is_array($info) ? $info : [];
+        $order->setPayment(new Payment($row));
+    }
 
     return [$order, $items];
 }
@@ -225,7 +283,7 @@ function orderItemOf(array $orderItems, array $row, string $table): OrderItem
 /**
  * @param list<int> $backToStock order item ids flagged "Return to Stock"
  */
-function loadCreditmemo(\PDO $pdo, int $entityId, array $backToStock): Creditmemo
+function loadCreditmemo(\PDO $pdo, int $entityId, array $backToStock, bool $apiRefund = false): Creditmemo
 {
     $creditmemo = new Creditmemo(fetchOneRow($pdo, 'sales_creditmemo', 'entity_id', $entityId));
     [$order, $orderItems] = loadOrder($pdo, (int) $creditmemo->getData('order_id'));
@@ -237,7 +295,10 @@ function loadCreditmemo(\PDO $pdo, int $entityId, array $backToStock): Creditmem
         $item->setOrderItem(orderItemOf($orderItems, $row, 'sales_creditmemo_item'));
         // Magento's CreditmemoLoader: setBackToStock(isset($backToStock[$orderItemId])) on every item.
         $isBack = in_array((int) $row['order_item_id'], $backToStock, true);
-        $item->setBackToStock($isBack);
+        if (!$apiRefund) {
+            // RefundOrderInterface (CreditmemoDocumentFactory) sets no flag at all.
+            $item->setBackToStock($isBack);
+        }
         if ($isBack) {
             $flagged[] = (int) $row['order_item_id'];
         }
@@ -270,9 +331,10 @@ function loadShipment(\PDO $pdo, int $entityId): Shipment
     $shipment->setItems($items);
     $tracks = [];
     foreach (fetchRows($pdo, 'SELECT * FROM `sales_shipment_track` WHERE `parent_id` = ? ORDER BY `entity_id`', [$entityId], 'sales_shipment_track') as $row) {
-        $tracks[] = new Shipment\Track($row);
+        $tracks[] = (new Shipment\Track($row))->setShipment($shipment);
     }
-    $shipment->setTracks($tracks);
+    // Loaded rows are the tracks collection (as Magento's getTracksCollection()).
+    $shipment->setTracksCollectionItems($tracks);
 
     return $shipment;
 }
@@ -291,12 +353,27 @@ function run(array $args): ?int
     if ($options['disabled']) {
         $scopeConfig->set(Config::XML_PATH_ENABLED, '0');
     }
-    $writer = new OutboxWriter($resource, new Config($scopeConfig), new SnapshotBuilder($resource));
+    $registry = new Registry();
+    if ($options['m2eproCreated']) {
+        $registry->register(OriginDetector::SKIP_SHIPMENT_OBSERVER_KEY, true);
+    }
+    $writer = ModuleFactory::writer($resource, $scopeConfig, new StderrLogger(), $registry);
 
     if ($options['event'] === OutboxWriter::EVENT_CREDITMEMO) {
-        $model = loadCreditmemo($pdo, $options['entityId'], $options['backToStock']);
+        $model = loadCreditmemo($pdo, $options['entityId'], $options['backToStock'], $options['apiRefund']);
         $observer = new CreditmemoSaveObserver($writer);
         $eventData = ['name' => 'sales_order_creditmemo_save_after', 'data_object' => $model, 'creditmemo' => $model];
+    } elseif ($options['event'] === OutboxWriter::EVENT_TRACK) {
+        $row = fetchOneRow($pdo, 'sales_shipment_track', 'entity_id', $options['entityId']);
+        $shipment = loadShipment($pdo, (int) $row['parent_id']);
+        $model = null;
+        foreach ($shipment->getTracksCollection() as $track) {
+            if ((int) $track->getEntityId() === $options['entityId']) {
+                $model = $track;
+            }
+        }
+        $observer = new ShipmentTrackSaveObserver($writer);
+        $eventData = ['name' => 'sales_order_shipment_track_save_after', 'data_object' => $model, 'track' => $model];
     } else {
         $model = loadShipment($pdo, $options['entityId']);
         $observer = new ShipmentSaveObserver($writer);

@@ -21,6 +21,12 @@ interface AdapterInterface
     /** @return mixed first column of the first row, false if none */
     public function fetchOne($sql, $bind = []);
 
+    /** @return array<string, mixed>|false the first row, false if none */
+    public function fetchRow($sql, $bind = [], $fetchMode = null);
+
+    /** @return bool whether the table exists (Magento: SHOW TABLE STATUS / DESCRIBE, cached per adapter) */
+    public function isTableExists($tableName, $schemaName = null);
+
     /** @return string */
     public function quoteIdentifier($ident, $auto = false);
 }

@@ -104,6 +104,27 @@ class Mysql implements AdapterInterface
         return $stmt->fetchColumn(0);
     }
 
+    public function fetchRow($sql, $bind = [], $fetchMode = null)
+    {
+        $this->calls[] = __FUNCTION__;
+        $stmt = $this->pdo->prepare($sql);
+        $stmt->execute(array_values((array) $bind));
+
+        return $stmt->fetch(\PDO::FETCH_ASSOC);
+    }
+
+    /**
+     * Magento's Pdo\Mysql::isTableExists(): SHOW TABLE STATUS LIKE for the table (false when absent).
+     */
+    public function isTableExists($tableName, $schemaName = null)
+    {
+        $this->calls[] = __FUNCTION__;
+        $stmt = $this->pdo->prepare('SHOW TABLES LIKE ?');
+        $stmt->execute([addcslashes((string) $tableName, '_%\\')]);
+
+        return $stmt->fetchColumn(0) !== false;
+    }
+
     public function quoteIdentifier($ident, $auto = false)
     {
         return '`' . str_replace('`', '``', (string) $ident) . '`';
