@@ -12,6 +12,7 @@ declare(strict_types=1);
             'RefundBridge\\Outbox\\' => $moduleDir . '/',
             'Magento\\' => $moduleDir . '/Test/Stubs/Magento/',
             'Psr\\' => $moduleDir . '/Test/Stubs/Psr/',
+            'Ess\\M2ePro\\' => $moduleDir . '/Test/Stubs/Ess/M2ePro/',
         ];
         foreach ($map as $prefix => $dir) {
             if (strncmp($class, $prefix, strlen($prefix)) === 0) {
