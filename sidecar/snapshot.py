@@ -22,7 +22,7 @@ from sidecar.domain import (
 )
 from sidecar.money import minor_units, to_decimal
 
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1, 2})
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 T = TypeVar("T")

@@ -112,18 +112,21 @@ def test_creditmemo_row_is_written_by_the_module(mariadb_url: str, conn: Connect
     memo_item = db_row(conn, "sales_creditmemo_item", "parent_id", memo_id)
     order_item = db_row(conn, "sales_order_item", "item_id", mug)
     expected = {
-        "schema_version": 1,
+        "schema_version": 2,
         "event_type": "creditmemo",
         "order": {
             "entity_id": order.entity_id, "increment_id": order.increment_id,
             "ext_order_id": AMAZON_ORDER_ID, "store_id": 1,
             "order_currency_code": "EUR", "base_currency_code": "EUR",
             "state": "processing", "status": "processing",
+            "amazon_order_id": AMAZON_ORDER_ID, "amazon_order_id_source": "ext_order_id",
+            "connector": None,
         },
         "creditmemo": {
             "entity_id": memo_id, "increment_id": memo["increment_id"],
             "created_at": as_magento_string(memo["created_at"]),
             "order_currency_code": "EUR",
+            "state": 2, "created_by_connector": None, "restock_known": True,
             # the figures of the docs/snapshot.md example
             "subtotal": "16.8000", "subtotal_incl_tax": "19.9900", "tax_amount": "3.9700",
             "discount_amount": "0.0000",
@@ -140,7 +143,7 @@ def test_creditmemo_row_is_written_by_the_module(mariadb_url: str, conn: Connect
                 "qty": "1.0000", "price": "16.8000", "price_incl_tax": "19.9900",
                 "row_total": "16.8000", "row_total_incl_tax": "19.9900",
                 "tax_amount": "3.1900", "discount_amount": "0.0000",
-                "back_to_stock": True,
+                "back_to_stock": True, "amazon_order_item_id": None,
                 # the order item's counters after this credit memo
                 "qty_ordered": "2.0000", "qty_shipped": "0.0000", "qty_refunded": "1.0000",
                 "qty_canceled": "0.0000",
@@ -158,7 +161,9 @@ def test_creditmemo_row_is_written_by_the_module(mariadb_url: str, conn: Connect
 
     # Every amount is the committed row's value, as a string.
     for field, value in payload["creditmemo"].items():
-        if field != "entity_id":
+        if field == "state":
+            assert value == memo[field]
+        elif field not in ("entity_id", "created_by_connector", "restock_known"):
             assert value == as_magento_string(memo[field]), field
     item = payload["items"][0]
     for field in ("qty", "price", "price_incl_tax", "row_total", "row_total_incl_tax",
@@ -212,23 +217,27 @@ def test_shipment_with_track_gives_a_shipment_row(mariadb_url: str, conn: Connec
     shipment = db_row(conn, "sales_shipment", "entity_id", shipment_id)
     shipment_item = db_row(conn, "sales_shipment_item", "parent_id", shipment_id)
     assert payload == {
-        "schema_version": 1,
+        "schema_version": 2,
         "event_type": "shipment",
         "order": {
             "entity_id": order.entity_id, "increment_id": order.increment_id,
             "ext_order_id": AMAZON_ORDER_ID, "store_id": 1,
             "order_currency_code": "EUR", "base_currency_code": "EUR",
             "state": "processing", "status": "processing",
+            "amazon_order_id": AMAZON_ORDER_ID, "amazon_order_id_source": "ext_order_id",
+            "connector": None,
         },
         "shipment": {
             "entity_id": shipment_id, "increment_id": shipment["increment_id"],
             "created_at": as_magento_string(shipment["created_at"]),
+            "created_by_connector": None,
         },
         "items": [
             {
                 "entity_id": shipment_item["entity_id"], "order_item_id": order.items["ABC-1"],
                 "parent_item_id": None, "sku": "ABC-1", "name": "Blue mug",
-                "ext_order_item_id": "12345678901234", "qty": "2.0000",
+                "ext_order_item_id": "12345678901234", "amazon_order_item_id": None,
+                "qty": "2.0000",
             },
         ],
         "tracks": [
@@ -282,3 +291,87 @@ def test_errors_are_reported_and_write_nothing(mariadb_url: str, conn: Connectio
         run_observer(mariadb_url, "creditmemo", memo_id, back_to_stock=[order.items["GIFT-1"]])
     assert outbox_rows(conn) == []
 
+
+
+M2E_AMAZON_ORDER_ID = "171-1234567-7654321"
+
+
+def m2epro_import(conn: Connection, order: Order, *, refund_mode: int | None) -> None:
+    """What M2E Pro stores for an Amazon order it imported (tests/fixtures M2E tables)."""
+    info = {"component_mode": "amazon", "payment_method": "", "channel_order_id": M2E_AMAZON_ORDER_ID,
+            "channel_final_fee": 0, "transactions": [], "tax_id": None}
+    conn.execute(text("UPDATE sales_order SET ext_order_id = NULL WHERE entity_id = :o"),
+                 {"o": order.entity_id})
+    conn.execute(text("INSERT INTO sales_order_payment (parent_id, method, additional_information)"
+                      " VALUES (:o, 'm2epropayment', :i)"), {"o": order.entity_id, "i": json.dumps(info)})
+    m2e_id = conn.execute(text("INSERT INTO m2epro_order (account_id, magento_order_id, component_mode)"
+                               " VALUES (4, :o, 'amazon')"), {"o": order.entity_id}).lastrowid
+    conn.execute(text("INSERT INTO m2epro_amazon_order (order_id, amazon_order_id) VALUES (:m, :a)"),
+                 {"m": m2e_id, "a": M2E_AMAZON_ORDER_ID})
+    if refund_mode is not None:
+        settings = {"refund_and_cancellation": {"refund_mode": refund_mode, "credit_memo": 0}}
+        conn.execute(text("INSERT INTO m2epro_amazon_account (account_id, magento_orders_settings)"
+                          " VALUES (4, :s)"), {"s": json.dumps(settings)})
+    item_data = {"m2epro_extension": {"pretended_to_be_simple": False,
+                                      "items": [{"order_item_id": "50000000000001"}]}}
+    conn.execute(text("UPDATE sales_order_item SET additional_data = :d WHERE item_id = :i"),
+                 {"d": json.dumps(item_data), "i": order.items["ABC-1"]})
+
+
+def test_m2epro_imported_order_is_resolved_with_its_account_setting(
+    mariadb_url: str, conn: Connection
+) -> None:
+    factory = MagentoFactory(conn)
+    order = amazon_order(factory)
+    m2epro_import(conn, order, refund_mode=1)
+    memo_id = factory.creditmemo(order, {"ABC-1": 1})
+    conn.commit()
+
+    assert run_observer(mariadb_url, "creditmemo", memo_id) is not None
+    payload = json.loads(outbox_rows(conn)[0]["payload"])
+    assert payload["order"]["ext_order_id"] is None
+    assert payload["order"]["amazon_order_id"] == M2E_AMAZON_ORDER_ID
+    assert payload["order"]["amazon_order_id_source"] == "m2epro_payment"
+    assert payload["order"]["connector"] == {
+        "name": "m2epro", "account_id": 4, "refunds_on_creditmemo": True}
+    assert payload["items"][0]["amazon_order_item_id"] == "50000000000001"
+
+
+def test_api_refund_gives_restock_unknown(mariadb_url: str, conn: Connection) -> None:
+    factory = MagentoFactory(conn)
+    order = amazon_order(factory)
+    memo_id = factory.creditmemo(order, {"ABC-1": 1})
+    conn.commit()
+
+    assert run_observer(mariadb_url, "creditmemo", memo_id, api_refund=True) is not None
+    payload = json.loads(outbox_rows(conn)[0]["payload"])
+    assert payload["creditmemo"]["restock_known"] is False
+    assert [i["back_to_stock"] for i in payload["items"]] == [None]
+
+
+def test_track_added_later_gives_a_track_row(mariadb_url: str, conn: Connection) -> None:
+    factory = MagentoFactory(conn)
+    order = amazon_order(factory)
+    shipment_id = factory.shipment(order, {"ABC-1": 2}, tracks=[("dhl", "DHL", "D1")])
+    conn.commit()
+    assert run_observer(mariadb_url, "shipment", shipment_id) is not None
+    first_track = conn.execute(text("SELECT entity_id FROM sales_shipment_track WHERE parent_id = :s"),
+                               {"s": shipment_id}).scalar_one()
+    # the track saved with the shipment is in the shipment row already
+    assert run_observer(mariadb_url, "track", first_track) is None
+
+    track_id = conn.execute(text(
+        "INSERT INTO sales_shipment_track (parent_id, order_id, carrier_code, title, track_number)"
+        " VALUES (:s, :o, 'ups', 'UPS', '1Z2')"), {"s": shipment_id, "o": order.entity_id}).lastrowid
+    conn.commit()
+    outbox_id = run_observer(mariadb_url, "track", track_id)
+
+    rows = outbox_rows(conn)
+    assert [(r["event_type"], r["entity_id"]) for r in rows] == [
+        ("shipment", shipment_id), ("track", track_id)]
+    assert rows[1]["id"] == outbox_id
+    payload = json.loads(rows[1]["payload"])
+    assert payload["event_type"] == "track"
+    assert payload["shipment"]["entity_id"] == shipment_id
+    assert [t["track_number"] for t in payload["tracks"]] == ["D1", "1Z2"]
+    assert run_observer(mariadb_url, "track", track_id) is None

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVE_PHP = ROOT / "magento_module" / "Test" / "bin" / "observe.php"
-EVENTS = ("creditmemo", "shipment")
+EVENTS = ("creditmemo", "shipment", "track")
 TIMEOUT_SECONDS = 60.0
 
 
@@ -44,8 +44,14 @@ def db_env(database_url: str) -> dict[str, str]:
 def run_observer(
     database_url: str, event: str, entity_id: int, *,
     back_to_stock: Sequence[int] = (), disabled: bool = False,
+    api_refund: bool = False, m2epro_created: bool = False,
 ) -> int | None:
-    """Run the module's observer for a committed credit memo / shipment.
+    """Run the module's observer for a committed credit memo / shipment / track.
+
+    ``event="track"`` takes a ``sales_shipment_track.entity_id`` (a track saved after its
+    shipment). ``api_refund``: the credit memo as RefundOrderInterface builds it (no "Return to
+    Stock" flag on any item). ``m2epro_created``: M2E Pro's registry flag
+    ``m2epro_extension_skip_shipment_observer`` is set (a shipment/track M2E Pro creates).
 
     Returns the id of the outbox row it wrote, or None when it wrote none (not an Amazon order,
     module disabled, or the row already existed). Raises RuntimeError when php is missing or
@@ -53,8 +59,8 @@ def run_observer(
     """
     if event not in EVENTS:
         raise ValueError(f"event must be one of {EVENTS}, not {event!r}")
-    if back_to_stock and event != "creditmemo":
-        raise ValueError("back_to_stock applies to credit memos only")
+    if (back_to_stock or api_refund) and event != "creditmemo":
+        raise ValueError("back_to_stock and api_refund apply to credit memos only")
     php = php_binary()
     if php is None:
         raise RuntimeError(
@@ -66,6 +72,10 @@ def run_observer(
         args.append("--back-to-stock=" + ",".join(str(int(i)) for i in back_to_stock))
     if disabled:
         args.append("--disabled")
+    if api_refund:
+        args.append("--api-refund")
+    if m2epro_created:
+        args.append("--m2epro-created")
     try:
         proc = subprocess.run(
             args, env={**os.environ, **db_env(database_url)}, cwd=ROOT,
