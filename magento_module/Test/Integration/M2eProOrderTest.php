@@ -190,4 +190,31 @@ final class M2eProOrderTest extends IntegrationTestCase
         $this->assertNull(json_decode($rows[1]['payload'], true)['shipment']['created_by_connector']);
         $this->assertSame('40000000000001', json_decode($rows[0]['payload'], true)['items'][0]['amazon_order_item_id']);
     }
+
+    /** With a table prefix, M2E Pro's tables and the outbox are read and written prefixed (getTableName()). */
+    public function testTablePrefixIsHonoured(): void
+    {
+        $map = [];
+        foreach (['m2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account', 'refund_bridge_outbox'] as $table) {
+            $this->pdo->exec("DROP TABLE IF EXISTS `pfx_$table`");
+            $this->pdo->exec("CREATE TABLE `pfx_$table` LIKE `$table`");
+            $map[$table] = "pfx_$table";
+        }
+        try {
+            [$order, $items] = $this->createOrder(['ext_order_id' => null], [['sku' => 'A', 'name' => 'A']]);
+            $m2eId = $this->insertRow('pfx_m2epro_order', ['account_id' => 9, 'magento_order_id' => (int) $order->getEntityId(), 'component_mode' => 'amazon']);
+            $this->insertRow('pfx_m2epro_amazon_order', ['order_id' => $m2eId, 'amazon_order_id' => self::AMAZON_ID]);
+            $this->insertRow('pfx_m2epro_amazon_account', ['account_id' => 9, 'magento_orders_settings' => self::settings(0)]);
+            $this->saveCreditmemo($order, [], [], [['order_item' => $items[0], 'qty' => '1.0000']], new ResourceConnection($this->adapter, $map));
+
+            $this->assertSame(0, $this->rowCount('refund_bridge_outbox'));
+            $payload = json_decode((string) $this->pdo->query('SELECT payload FROM pfx_refund_bridge_outbox')->fetchColumn(), true);
+            $this->assertSame(self::AMAZON_ID, $payload['order']['amazon_order_id']);
+            $this->assertSame(['name' => 'm2epro', 'account_id' => 9, 'refunds_on_creditmemo' => false], $payload['order']['connector']);
+        } finally {
+            foreach ($map as $prefixed) {
+                $this->pdo->exec("DROP TABLE IF EXISTS `$prefixed`");
+            }
+        }
+    }
 }
