@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from sidecar.snapshot import parse_creditmemo, parse_shipment
 from tests.conftest import ROOT, missing
 from tests.support.magento_factory import ItemSpec, MagentoFactory, Order
-from tests.support.module import php_binary, run_observer
+from tests.support.module import m2epro_import, php_binary, run_observer
 
 D = Decimal
 AMAZON_ORDER_ID = "302-1234567-1234567"
@@ -296,34 +296,13 @@ def test_errors_are_reported_and_write_nothing(mariadb_url: str, conn: Connectio
 M2E_AMAZON_ORDER_ID = "171-1234567-7654321"
 
 
-def m2epro_import(conn: Connection, order: Order, *, refund_mode: int | None) -> None:
-    """What M2E Pro stores for an Amazon order it imported (tests/fixtures M2E tables)."""
-    info = {"component_mode": "amazon", "payment_method": "", "channel_order_id": M2E_AMAZON_ORDER_ID,
-            "channel_final_fee": 0, "transactions": [], "tax_id": None}
-    conn.execute(text("UPDATE sales_order SET ext_order_id = NULL WHERE entity_id = :o"),
-                 {"o": order.entity_id})
-    conn.execute(text("INSERT INTO sales_order_payment (parent_id, method, additional_information)"
-                      " VALUES (:o, 'm2epropayment', :i)"), {"o": order.entity_id, "i": json.dumps(info)})
-    m2e_id = conn.execute(text("INSERT INTO m2epro_order (account_id, magento_order_id, component_mode)"
-                               " VALUES (4, :o, 'amazon')"), {"o": order.entity_id}).lastrowid
-    conn.execute(text("INSERT INTO m2epro_amazon_order (order_id, amazon_order_id) VALUES (:m, :a)"),
-                 {"m": m2e_id, "a": M2E_AMAZON_ORDER_ID})
-    if refund_mode is not None:
-        settings = {"refund_and_cancellation": {"refund_mode": refund_mode, "credit_memo": 0}}
-        conn.execute(text("INSERT INTO m2epro_amazon_account (account_id, magento_orders_settings)"
-                          " VALUES (4, :s)"), {"s": json.dumps(settings)})
-    item_data = {"m2epro_extension": {"pretended_to_be_simple": False,
-                                      "items": [{"order_item_id": "50000000000001"}]}}
-    conn.execute(text("UPDATE sales_order_item SET additional_data = :d WHERE item_id = :i"),
-                 {"d": json.dumps(item_data), "i": order.items["ABC-1"]})
-
-
 def test_m2epro_imported_order_is_resolved_with_its_account_setting(
     mariadb_url: str, conn: Connection
 ) -> None:
     factory = MagentoFactory(conn)
     order = amazon_order(factory)
-    m2epro_import(conn, order, refund_mode=1)
+    m2epro_import(conn, order.entity_id, M2E_AMAZON_ORDER_ID, account_id=4, refund_mode=1,
+                  order_item_ids={order.items["ABC-1"]: "50000000000001"})
     memo_id = factory.creditmemo(order, {"ABC-1": 1})
     conn.commit()
 

@@ -8,12 +8,14 @@ code itself (not by a Python imitation of it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +96,50 @@ def run_observer(
     if not out.isdigit():
         raise RuntimeError(f"observe.php {event} {entity_id}: unexpected output {proc.stdout!r}")
     return int(out)
+
+
+def m2epro_import(
+    conn: Connection, order_id: int, amazon_order_id: str, *,
+    account_id: int = 1, refund_mode: int | None = 1,
+    order_item_ids: dict[int, str] | None = None,
+) -> None:
+    """Store what M2E Pro keeps for an Amazon order it imported (tests/fixtures' M2E tables).
+
+    ``sales_order.ext_order_id`` NULL (M2E never writes it); the payment with method
+    ``m2epropayment`` and ``additional_information`` {component_mode: amazon, channel_order_id};
+    ``m2epro_order`` + ``m2epro_amazon_order``; the account's ``magento_orders_settings`` JSON
+    with ``refund_and_cancellation.refund_mode`` (None: no account row); and per Magento order
+    item (``order_item_ids``: sales_order_item.item_id -> Amazon OrderItemId) its
+    ``additional_data`` ``{"m2epro_extension": {"items": [{"order_item_id": ...}]}}``.
+    The caller commits.
+    """
+    info = {"component_mode": "amazon", "payment_method": "", "channel_order_id": amazon_order_id,
+            "channel_final_fee": 0, "cash_on_delivery_cost": 0, "transactions": [], "tax_id": None}
+    conn.execute(text("UPDATE sales_order SET ext_order_id = NULL WHERE entity_id = :o"), {"o": order_id})
+    conn.execute(
+        text("INSERT INTO sales_order_payment (parent_id, method, additional_information)"
+             " VALUES (:o, 'm2epropayment', :i)"),
+        {"o": order_id, "i": json.dumps(info)},
+    )
+    m2e_id = conn.execute(
+        text("INSERT INTO m2epro_order (account_id, magento_order_id, component_mode)"
+             " VALUES (:a, :o, 'amazon')"),
+        {"a": account_id, "o": order_id},
+    ).lastrowid
+    conn.execute(
+        text("INSERT INTO m2epro_amazon_order (order_id, amazon_order_id) VALUES (:m, :a)"),
+        {"m": m2e_id, "a": amazon_order_id},
+    )
+    if refund_mode is not None:
+        settings = {"refund_and_cancellation": {
+            "refund_mode": refund_mode, "credit_memo": 0, "credit_memo_buyer_requested_cancel": 0}}
+        conn.execute(
+            text("INSERT INTO m2epro_amazon_account (account_id, magento_orders_settings)"
+                 " VALUES (:a, :s) ON DUPLICATE KEY UPDATE magento_orders_settings = VALUES(magento_orders_settings)"),
+            {"a": account_id, "s": json.dumps(settings)},
+        )
+    for item_id, amazon_item_id in (order_item_ids or {}).items():
+        data = {"m2epro_extension": {"pretended_to_be_simple": False,
+                                     "items": [{"order_item_id": amazon_item_id}]}}
+        conn.execute(text("UPDATE sales_order_item SET additional_data = :d WHERE item_id = :i"),
+                     {"d": json.dumps(data), "i": item_id})
