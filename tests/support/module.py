@@ -101,7 +101,7 @@ def run_observer(
 def m2epro_import(
     conn: Connection, order_id: int, amazon_order_id: str, *,
     account_id: int = 1, refund_mode: int | None = 1,
-    order_item_ids: dict[int, str] | None = None,
+    order_item_ids: dict[int, str] | None = None, amazon_component_enabled: bool = True,
 ) -> None:
     """Store what M2E Pro keeps for an Amazon order it imported (tests/fixtures' M2E tables).
 
@@ -110,7 +110,8 @@ def m2epro_import(
     ``m2epro_order`` + ``m2epro_amazon_order``; the account's ``magento_orders_settings`` JSON
     with ``refund_and_cancellation.refund_mode`` (None: no account row); and per Magento order
     item (``order_item_ids``: sales_order_item.item_id -> Amazon OrderItemId) its
-    ``additional_data`` ``{"m2epro_extension": {"items": [{"order_item_id": ...}]}}``.
+    ``additional_data`` ``{"m2epro_extension": {"items": [{"order_item_id": ...}]}}``;
+    ``m2epro_config`` ``/component/amazon/`` ``mode`` (M2E's Amazon part on or off).
     The caller commits.
     """
     info = {"component_mode": "amazon", "payment_method": "", "channel_order_id": amazon_order_id,
@@ -138,6 +139,11 @@ def m2epro_import(
                  " VALUES (:a, :s) ON DUPLICATE KEY UPDATE magento_orders_settings = VALUES(magento_orders_settings)"),
             {"a": account_id, "s": json.dumps(settings)},
         )
+    conn.execute(text("DELETE FROM m2epro_config WHERE `group` = '/component/amazon/' AND `key` = 'mode'"))
+    conn.execute(
+        text("INSERT INTO m2epro_config (`group`, `key`, `value`) VALUES ('/component/amazon/', 'mode', :v)"),
+        {"v": "1" if amazon_component_enabled else "0"},
+    )
     for item_id, amazon_item_id in (order_item_ids or {}).items():
         data = {"m2epro_extension": {"pretended_to_be_simple": False,
                                      "items": [{"order_item_id": amazon_item_id}]}}

@@ -36,7 +36,17 @@ class ConnectorReader
         return [
             'name' => self::NAME,
             'account_id' => $accountId,
-            'refunds_on_creditmemo' => $accountId === null ? null : $this->tables->refundsOnCreditmemo($accountId),
+            'refunds_on_creditmemo' => $accountId === null ? null : $this->refunds($accountId),
         ];
+    }
+
+    /** The account's setting, and false while M2E Pro's Amazon part is switched off. */
+    private function refunds(int $accountId): ?bool
+    {
+        if ($this->tables->amazonComponentEnabled() === false) {
+            return false;
+        }
+
+        return $this->tables->refundsOnCreditmemo($accountId);
     }
 }

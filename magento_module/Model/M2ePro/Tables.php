@@ -18,6 +18,7 @@ class Tables
     public const ORDER = 'm2epro_order';
     public const AMAZON_ORDER = 'm2epro_amazon_order';
     public const AMAZON_ACCOUNT = 'm2epro_amazon_account';
+    public const CONFIG = 'm2epro_config';
     public const COMPONENT_AMAZON = 'amazon';
 
     private ResourceConnection $resource;
@@ -109,6 +110,29 @@ class Tables
         $mode = $settings['refund_and_cancellation']['refund_mode'] ?? null;
 
         return $mode !== null && (bool) $mode;
+    }
+
+    /**
+     * M2E Pro's Amazon part on or off: m2epro_config group "/component/amazon/", key "mode"
+     * (Helper\Component\Amazon::isEnabled() = (bool) the value; a missing row is off). M2E Pro's
+     * credit memo observer does nothing while it is off.
+     *
+     * @return bool|null null when m2epro_config does not exist
+     */
+    public function amazonComponentEnabled(): ?bool
+    {
+        if (!$this->exist(self::CONFIG)) {
+            return null;
+        }
+        $c = $this->connection();
+        $value = $c->fetchOne(
+            'SELECT ' . $c->quoteIdentifier('value')
+            . ' FROM ' . $c->quoteIdentifier($this->resource->getTableName(self::CONFIG))
+            . ' WHERE ' . $c->quoteIdentifier('group') . ' = ? AND ' . $c->quoteIdentifier('key') . ' = ?',
+            ['/component/amazon/', 'mode']
+        );
+
+        return $value !== false && (bool) $value;
     }
 
     private function connection(): AdapterInterface

@@ -46,7 +46,7 @@ abstract class IntegrationTestCase extends TestCase
             $this->markTestSkipped(TestDatabase::$unavailableReason);
         }
         $this->pdo = TestDatabase::connect();
-        foreach (['refund_bridge_outbox', 'sales_shipment', 'sales_creditmemo', 'sales_order', 'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account'] as $table) {
+        foreach (['refund_bridge_outbox', 'sales_shipment', 'sales_creditmemo', 'sales_order', 'm2epro_config', 'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account'] as $table) {
             $this->pdo->exec("DELETE FROM `$table`"); // FKs cascade to items, tracks, ...
         }
         $this->adapter = new Mysql($this->pdo);

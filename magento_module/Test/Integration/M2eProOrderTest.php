@@ -46,6 +46,9 @@ final class M2eProOrderTest extends IntegrationTestCase
         if ($settings !== null) {
             $this->insertRow('m2epro_amazon_account', ['account_id' => 7, 'magento_orders_settings' => $settings]);
         }
+        // M2E Pro's installer: $moduleConfig->insert('/component/amazon/', 'mode', '1')
+        $this->pdo->exec("DELETE FROM m2epro_config WHERE `group` = '/component/amazon/'");
+        $this->insertRow('m2epro_config', ['group' => '/component/amazon/', 'key' => 'mode', 'value' => '1']);
 
         return [$order, $orderItems];
     }
@@ -107,12 +110,20 @@ final class M2eProOrderTest extends IntegrationTestCase
         $this->assertFalse($this->memoPayload($order, $items)['order']['connector']['refunds_on_creditmemo']);
     }
 
+    public function testAccountSettingReadsOffWhileM2eProsAmazonPartIsOff(): void
+    {
+        // Observer\Creditmemo returns when Helper\Component\Amazon::isEnabled() is false
+        [$order, $items] = $this->m2eOrder(true, true, self::settings(1));
+        $this->pdo->exec("UPDATE m2epro_config SET `value` = '0' WHERE `group` = '/component/amazon/' AND `key` = 'mode'");
+        $this->assertFalse($this->memoPayload($order, $items)['order']['connector']['refunds_on_creditmemo']);
+    }
+
     public function testPaymentOnlyWhenM2eTablesAreMissing(): void
     {
         // A store without M2E Pro's tables: they are not queried, nothing fails.
         $resource = new ResourceConnection($this->adapter, [
             'm2epro_order' => 'm2epro_order_missing', 'm2epro_amazon_order' => 'm2epro_amazon_order_missing',
-            'm2epro_amazon_account' => 'm2epro_amazon_account_missing',
+            'm2epro_amazon_account' => 'm2epro_amazon_account_missing', 'm2epro_config' => 'm2epro_config_missing',
         ]);
         [$order, $items] = $this->m2eOrder(true, false);
         $payload = $this->memoPayload($order, $items, $resource);
@@ -195,7 +206,7 @@ final class M2eProOrderTest extends IntegrationTestCase
     public function testTablePrefixIsHonoured(): void
     {
         $map = [];
-        foreach (['m2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account', 'refund_bridge_outbox'] as $table) {
+        foreach (['m2epro_config', 'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account', 'refund_bridge_outbox'] as $table) {
             $this->pdo->exec("DROP TABLE IF EXISTS `pfx_$table`");
             $this->pdo->exec("CREATE TABLE `pfx_$table` LIKE `$table`");
             $map[$table] = "pfx_$table";
@@ -204,13 +215,14 @@ final class M2eProOrderTest extends IntegrationTestCase
             [$order, $items] = $this->createOrder(['ext_order_id' => null], [['sku' => 'A', 'name' => 'A']]);
             $m2eId = $this->insertRow('pfx_m2epro_order', ['account_id' => 9, 'magento_order_id' => (int) $order->getEntityId(), 'component_mode' => 'amazon']);
             $this->insertRow('pfx_m2epro_amazon_order', ['order_id' => $m2eId, 'amazon_order_id' => self::AMAZON_ID]);
-            $this->insertRow('pfx_m2epro_amazon_account', ['account_id' => 9, 'magento_orders_settings' => self::settings(0)]);
+            $this->insertRow('pfx_m2epro_amazon_account', ['account_id' => 9, 'magento_orders_settings' => self::settings(1)]);
+            $this->insertRow('pfx_m2epro_config', ['group' => '/component/amazon/', 'key' => 'mode', 'value' => '1']);
             $this->saveCreditmemo($order, [], [], [['order_item' => $items[0], 'qty' => '1.0000']], new ResourceConnection($this->adapter, $map));
 
             $this->assertSame(0, $this->rowCount('refund_bridge_outbox'));
             $payload = json_decode((string) $this->pdo->query('SELECT payload FROM pfx_refund_bridge_outbox')->fetchColumn(), true);
             $this->assertSame(self::AMAZON_ID, $payload['order']['amazon_order_id']);
-            $this->assertSame(['name' => 'm2epro', 'account_id' => 9, 'refunds_on_creditmemo' => false], $payload['order']['connector']);
+            $this->assertSame(['name' => 'm2epro', 'account_id' => 9, 'refunds_on_creditmemo' => true], $payload['order']['connector']);
         } finally {
             foreach ($map as $prefixed) {
                 $this->pdo->exec("DROP TABLE IF EXISTS `$prefixed`");

@@ -13,7 +13,7 @@ final class TestDatabase
     /** Fixture tables, children first (drop order). */
     public const TABLES = [
         'refund_bridge_outbox',
-        'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account',
+        'm2epro_config', 'm2epro_order', 'm2epro_amazon_order', 'm2epro_amazon_account',
         'sales_shipment_track', 'sales_shipment_item', 'sales_shipment',
         'sales_creditmemo_item', 'sales_creditmemo',
         'sales_order_status_history', 'sales_order_grid', 'sales_order_payment', 'sales_order_item', 'sales_order',
