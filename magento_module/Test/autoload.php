@@ -1,8 +1,9 @@
 <?php
 /**
  * Test autoloader: the module (RefundBridge\Outbox\ => module root, including Test/) and the
- * Magento stand-ins (Magento\ => Test/Stubs/Magento/). Used by the PHPUnit bootstrap and by
- * Test/bin/observe.php; loads no PHPUnit class and touches no database.
+ * Magento stand-ins (Magento\ => Test/Stubs/Magento/), plus Magento's global __()
+ * (Test/Stubs/functions.php). Used by the PHPUnit bootstrap and by Test/bin/observe.php; loads
+ * no PHPUnit class and touches no database.
  */
 declare(strict_types=1);
 
@@ -26,3 +27,5 @@ declare(strict_types=1);
         }
     });
 })(dirname(__DIR__));
+
+require __DIR__ . '/Stubs/functions.php';

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of the module: every etc/*.xml and etc/adminhtml/system.xml against Magento's
-# XSDs (xmllint + the OASIS catalog that resolves urn:magento:...), the JSON files, and `php -l`
-# on every PHP file. One line per file; last line "N passed, M failed"; exit 1 on any failure.
+# XSDs (xmllint + the OASIS catalog that resolves urn:magento:...), the JSON files, the i18n CSV
+# dictionaries (2 columns, no duplicates) and `php -l` on every PHP file. One line per file; last
+# line "N passed, M failed"; exit 1 on any failure.
 #
 #   magento_module/Test/validate_xml.sh                 # XSDs from <repo>/../shared/reference/magento/xsd
 #   MAGENTO_XSD_DIR=/path/to/xsd magento_module/Test/validate_xml.sh
@@ -77,6 +78,19 @@ for f in composer.json etc/db_schema_whitelist.json; do
         ok "$f (JSON)"
     else
         bad "$f (JSON)" "$out"
+    fi
+done
+
+# i18n dictionaries as Magento's File\Csv reads them: every row "source","translation".
+for f in i18n/*.csv; do
+    if out="$(php -r '$h = fopen($argv[1], "rb"); $n = 0; $seen = [];
+        while (($r = fgetcsv($h, 0, ",", "\"")) !== false) { $n++;
+            if (count($r) !== 2) { fwrite(STDERR, "line $n: " . count($r) . " columns\n"); exit(1); }
+            if (isset($seen[$r[0]])) { fwrite(STDERR, "line $n: duplicate\n"); exit(1); } $seen[$r[0]] = 1; }
+        if ($n === 0) { fwrite(STDERR, "empty\n"); exit(1); }' "$f" 2>&1)"; then
+        ok "$f (CSV)"
+    else
+        bad "$f (CSV)" "$out"
     fi
 done
 
