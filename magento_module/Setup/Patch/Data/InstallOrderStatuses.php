@@ -8,10 +8,11 @@
  * visible_on_front = 1: Magento lists a customer's orders, and lets the customer open one, only
  * when its status is visible on front (Order\Config::getVisibleOnFrontStatuses(), used by
  * Block\Order\History and Controller\AbstractController\OrderViewAuthorization); 0 would hide a
- * refunded order from "My Orders". What customers read is the status label: Magento shows the
- * store view's label from sales_order_status_label when there is one (Order\Status::getStoreLabel()),
- * else the admin label. The admin labels stay English; per store view, an admin sets the
- * customer-facing label under Stores > Order Status > Edit > "Store View Specific Labels".
+ * refunded order from "My Orders". What customers read: etc/di.xml masks amazon_refund_pending,
+ * amazon_refund_failed and amazon_cancel_requested as core's "processing" on the storefront;
+ * amazon_refunded and amazon_canceled show their label, translated by i18n/<locale>.csv
+ * (Order\Status::getStoreLabel(): the store view's label from sales_order_status_label, else
+ * __(label)). The admin labels stay English; no store label is written here.
  */
 declare(strict_types=1);
 
