@@ -153,7 +153,7 @@ def test_readyz_503_when_the_database_is_unreachable(unreachable_engine: Engine)
 
 
 def test_health_page_says_the_database_is_unreachable(unreachable_engine: Engine) -> None:
-    resp = client_for(unreachable_engine).get("/")
+    resp = client_for(unreachable_engine).get("/", headers=auth())
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
     assert "unreachable" in page
@@ -169,7 +169,7 @@ def test_health_page_lists_counts_and_why_a_row_died(db: Engine) -> None:
     dead = add_outbox_row(db, 10, status="dead", message="gave up after 10 attempts: HTTP 503",
                           error="HTTP 503")
     beat(db)
-    resp = client_for(db).get("/")
+    resp = client_for(db).get("/", headers=auth())
     assert resp.status_code == 200
     assert resp.mimetype == "text/html"
     page = resp.get_data(as_text=True)
@@ -190,7 +190,7 @@ def test_health_page_escapes_html_in_messages(engine: Engine) -> None:
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     add_outbox_row(engine, 1, status="dead", message=evil)
     add_outbox_row(engine, 2, status="rejected", message=None, error=evil)
-    page = client_for(engine).get("/").get_data(as_text=True)
+    page = client_for(engine).get("/", headers=auth()).get_data(as_text=True)
     assert "<script>" not in page
     assert "<img" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
@@ -199,7 +199,7 @@ def test_health_page_escapes_html_in_messages(engine: Engine) -> None:
 def test_page_and_metrics_never_show_a_secret(db: Engine) -> None:
     add_outbox_row(db, 1, status="dead", message="boom")
     client = client_for(db)
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", headers=auth()).get_data(as_text=True)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "eu-main" in page  # the account is shown ...
     for text in (page, metrics):
@@ -262,27 +262,28 @@ def test_admin_actions_need_the_right_token(client: FlaskClient, engine: Engine,
 def test_requeue_a_dead_row(client: FlaskClient, engine: Engine) -> None:
     dead = add_outbox_row(engine, 1, status="dead", message="gave up")
     resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "fixed the SKU"},
-                       headers={**auth(), "X-Actor": "alice"})
+                       headers=auth())
     assert resp.status_code == 200
     assert resp.get_json() == {"requeued": [dead]}
     row = outbox_dao.get(engine, dead)
     assert row is not None
     assert (row.status, row.attempts) == ("pending", 0)
-    assert row.status_message == "requeued by alice (was dead): fixed the SKU"
-    assert audit_rows(engine) == [(dead, "requeue", "alice", "fixed the SKU (was dead)")]
+    assert row.status_message == "requeued by token:admin (was dead): fixed the SKU"
+    assert audit_rows(engine) == [(dead, "requeue", "token:admin", "fixed the SKU (was dead)")]
 
 
-def test_requeue_without_an_actor_header_is_admin_web(client: FlaskClient,
-                                                      engine: Engine) -> None:
+def test_the_actor_is_the_authenticated_identity_never_x_actor(client: FlaskClient,
+                                                              engine: Engine) -> None:
+    """Issue 7 item 16: X-Actor was free text recorded as the actor; it is ignored now."""
     dead = add_outbox_row(engine, 1, status="dead")
-    for n, headers in enumerate(({}, {"X-Actor": ""}, {"X-Actor": "   "})):
+    for n, headers in enumerate(({}, {"X-Actor": "alice"}, {"X-Actor": "   "})):
         if n:
             with engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == dead).values(status="dead"))
         resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "r"},
                            headers={**auth(), **headers})
         assert resp.status_code == 200
-    assert [r[2] for r in audit_rows(engine)] == ["admin-web"] * 3
+    assert [r[2] for r in audit_rows(engine)] == ["token:admin"] * 3
 
 
 @pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}, ["reason"],
@@ -336,19 +337,19 @@ def test_resolve_a_needs_attention_row(client: FlaskClient, engine: Engine, outc
     oid, mine, untouched, message = _needs_attention_with_ledger(engine)
     resp = client.post(f"/admin/outbox/{oid}/resolve",
                        json={"outcome": outcome, "reason": "checked Seller Central"},
-                       headers={**auth(), "X-Actor": "bob"})
+                       headers=auth())
     assert resp.status_code == 200
     assert resp.get_json() == {"resolved": True}
     row = outbox_dao.get(engine, oid)
     assert row is not None
     assert row.status == status
-    assert row.status_message == f"resolved as {status} by bob: checked Seller Central"
+    assert row.status_message == f"resolved as {status} by token:admin: checked Seller Central"
     assert ledger_states(engine) == {**dict.fromkeys(mine, ledger_state), **untouched}
     fm = feed_message_row(engine, message)
     assert fm["state"] == message_state
-    assert fm["result_message"] == "resolved by bob: checked Seller Central"
+    assert fm["result_message"] == "resolved by token:admin: checked Seller Central"
     action = "resolve_done" if outcome == "done" else "resolve_requeue"
-    assert audit_rows(engine) == [(oid, action, "bob", "checked Seller Central")]
+    assert audit_rows(engine) == [(oid, action, "token:admin", "checked Seller Central")]
 
     # only once: the row is no longer waiting for a human
     again = client.post(f"/admin/outbox/{oid}/resolve",
