@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
-from sidecar.db import UnsupportedServer, check_server, engine_for
+from sidecar.db import UnsupportedServer, check_server, engine_for, scrub_sql
 from sidecar.migrate import migrate
 
 log = logging.getLogger("sidecar")
@@ -82,7 +82,7 @@ def cmd_demo(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 
 def _print_rows(rows: Sequence[Any]) -> None:
     for r in rows:
-        msg = (r.status_message or r.last_error or "").replace("\n", " ")
+        msg = (scrub_sql(r.status_message or r.last_error) or "").replace("\n", " ")
         print(
             f"{r.id:>8}  {r.event_type:<10} {r.entity_id:>8}  order {r.order_id:<8} "
             f"{r.status:<16} attempts={r.attempts:<3} {r.updated_at}  {msg}"
@@ -121,6 +121,8 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
             print(f"no outbox row {args.id}", file=sys.stderr)
             return 1
         for key, value in row.__dict__.items():
+            if key in ("status_message", "last_error"):
+                value = scrub_sql(value)  # rows stored by older versions may quote SQL
             print(f"{key}: {value}")
         return 0
     actor = cli_actor()
