@@ -156,6 +156,9 @@ def _db_ok() -> bool:
         return True
     except Exception:  # the page reports it; the reason goes to the log, not the page
         current_app.logger.exception("database check failed")
+        main = current_app.extensions["refund_bridge"]["engine"]
+        if isinstance(main, LazyEngine):
+            main.drop_pool()  # never reuse a socket the outage may have killed silently
         return False
 
 

@@ -172,6 +172,13 @@ class LazyEngine:
     def created(self) -> bool:
         return self._engine is not None and self._pid == os.getpid()
 
+    def drop_pool(self) -> None:
+        """Close this process's pooled connections (the database was found hanging: they
+        may be silently dead, and each would cost a read timeout on its next pre-ping)."""
+        with self._lock:
+            if self._engine is not None and self._pid == os.getpid():
+                self._engine.dispose()
+
     def dispose(self) -> None:
         with self._lock:
             if self._engine is not None and self._pid == os.getpid():
@@ -260,6 +267,13 @@ _STATEMENT = re.compile(
 )
 
 
+def is_connection_error(exc: BaseException) -> bool:
+    """The connection is gone or timed out (not a statement the server refused)."""
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or mysql_errno(exc) in CONNECTION_ERRORS
+    )
+
+
 def is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and mysql_errno(exc) in DATA_ERRORS
 
@@ -267,9 +281,7 @@ def is_data_error(exc: BaseException) -> bool:
 def describe_db_error(exc: BaseException) -> str:
     """A short message for people (status_message, the health page): no SQL, no values."""
     errno = mysql_errno(exc)
-    if errno in CONNECTION_ERRORS or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    if is_connection_error(exc):
         return f"database connection lost or timed out (MySQL error {errno}); retrying"
     if errno in DATA_ERRORS:
         return f"the database refused the data: {DATA_ERRORS[errno]} (MySQL error {errno})"

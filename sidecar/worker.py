@@ -16,6 +16,7 @@ from sidecar.clock import utcnow
 from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
+from sidecar.db import is_connection_error, is_mysql
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
 
@@ -81,6 +82,13 @@ class Worker:
         self.beat(force=True)
         return reaped + processed + moved
 
+    def _drop_dead_connections(self, exc: Exception) -> None:
+        """After a lost or timed-out connection, close the whole pool: its other sockets may be
+        silently dead too, and each would cost a read timeout on its next pre-ping."""
+        if is_mysql(self.engine) and is_connection_error(exc):
+            log.warning("database connection lost; reconnecting on the next cycle")
+            self.engine.dispose()
+
     def run(
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
     ) -> None:
@@ -89,8 +97,9 @@ class Worker:
         while not stop.is_set():
             try:
                 work = self.cycle()
-            except Exception:  # the loop survives a bad cycle (DB restart, network)
+            except Exception as exc:  # the loop survives a bad cycle (DB restart, network)
                 log.exception("worker cycle failed")
+                self._drop_dead_connections(exc)
                 work = 0
             cycles += 1
             if once and (work == 0 or cycles >= max_cycles):

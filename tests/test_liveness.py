@@ -109,11 +109,18 @@ def test_worker_run_logs_the_outage_and_keeps_looping(
     cfg = proxied_config(proxy, mariadb_url)
     proxied = engine_for(cfg)
     worker = Worker(cfg, proxied)
+    worker.cycle()
+    assert proxied.pool.checkedin() >= 1  # type: ignore[attr-defined]
     proxy.blackhole()
     stop = threading.Event()
     done, _, _ = run_with_deadline(lambda: worker.run(once=True, stop=stop, max_cycles=2), 30)
     assert done
     assert "worker cycle failed" in caplog.text
+    # the pool's other sockets died with the network: closed, not pre-pinged one by one
+    assert proxied.pool.checkedin() == 0  # type: ignore[attr-defined]
+    proxy.heal()
+    done, _, result = run_with_deadline(worker.cycle, 30)
+    assert done and not isinstance(result, BaseException), result
     proxied.dispose()
 
 
@@ -357,3 +364,75 @@ def test_sql_text_is_scrubbed_from_stored_messages(engine: Engine) -> None:
     assert stored is not None
     for text_ in (stored.status_message or "", stored.last_error or ""):
         assert "INSERT" not in text_ and "[SQL" not in text_
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[int, float]:
+    import urllib.error
+    import urllib.request
+
+    started = time.monotonic()
+    try:
+        request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (http only)
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            return int(resp.status), time.monotonic() - started
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), time.monotonic() - started
+
+
+def test_gunicorn_readyz_answers_503_within_seconds_while_the_database_hangs(
+    proxy: tcp_proxy.TcpProxy, mariadb_url: str, engine: Engine, tmp_path: Any
+) -> None:
+    """Item 3, as the tester ran it: `sidecar web` (gunicorn, 2 workers) in front of a
+    database that stops answering. /readyz never answered and workers were killed in a
+    WORKER TIMEOUT loop; now each answers 503 within seconds, and 200 once it heals."""
+    import os
+    import subprocess
+    import sys
+
+    workers_dao.beat(engine, "w1", rows_processed=0, started_at=utcnow())
+    port = _free_port()
+    env = {**os.environ, "SIDECAR_DATABASE_URL": proxy.url(mariadb_url),
+           "SIDECAR_ADMIN_TOKEN": "gunicorn-test-token", "SIDECAR_HEARTBEAT_STALE_SECONDS": "3600"}
+    env.pop("SIDECAR_ACCOUNTS_FILE", None)
+    log = (tmp_path / "web.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar.cli", "web", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = threading.Event()
+        for _ in range(200):  # gunicorn's start, not the behaviour under test
+            try:
+                if _get(f"{base}/livez", 2)[0] == 200:
+                    break
+            except OSError:
+                ready.wait(0.1)
+        assert _get(f"{base}/readyz", 10)[0] == 200
+        page = _get(f"{base}/", 10, {"Authorization": "Bearer gunicorn-test-token"})
+        assert page[0] == 200
+
+        proxy.blackhole()
+        for _ in range(4):  # both workers
+            code, took = _get(f"{base}/readyz", 15)
+            assert code == 503
+            assert took < 6, f"/readyz took {took:.1f}s"
+        proxy.heal()
+        assert _get(f"{base}/readyz", 10)[0] == 200
+        for _ in range(4):  # a page after the outage: no ResourceClosedError, no hang
+            code, took = _get(f"{base}/", 40, {"Authorization": "Bearer gunicorn-test-token"})
+            assert code == 200
+            assert took < 6, f"the page took {took:.1f}s after the outage"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    assert "WORKER TIMEOUT" not in (tmp_path / "web.log").read_text()
