@@ -217,7 +217,7 @@ def health_page() -> Response | BaseResponse | str:
         worker_ok=worker_ok,
         worker_text=worker_text,
         accounts=_cfg().accounts,
-        csrf_token=_csrf_token(),
+        csrf_token=_csrf_token() if g.get("auth_via") == "session" else "",
         signed_in=g.get("auth_via") == "session",
         flashes=get_flashed_messages(),
         requeueable=REQUEUEABLE_ON_PAGE,
