@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
-from sidecar.db import UnsupportedServer, check_server, make_engine
+from sidecar.db import UnsupportedServer, check_server, engine_for, scrub_sql
 from sidecar.migrate import migrate
 
 log = logging.getLogger("sidecar")
@@ -24,7 +24,7 @@ log = logging.getLogger("sidecar")
 
 def _engine(cfg: config_mod.Config) -> Any:
     try:
-        engine = make_engine(cfg.database_url)
+        engine = engine_for(cfg)
     except (ArgumentError, NoSuchModuleError) as exc:  # the messages never quote the URL
         raise config_mod.ConfigError(f"SIDECAR_DATABASE_URL: {exc}") from None
     check_server(engine)
@@ -52,13 +52,20 @@ def cmd_web(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 
     from sidecar.app import create_app
 
-    app = create_app(cfg, _engine(cfg))
+    # refuse an unsupported server before starting, then close that connection: the master
+    # must not hold a socket its workers would inherit (each worker makes its own engine)
+    _engine(cfg).dispose()
+    app = create_app(cfg)
+    # a request stuck on the database fails by the DB timeouts before gunicorn kills it
+    timeout = max(30, int(cfg.db_connect_timeout_seconds + 2 * cfg.db_read_timeout_seconds) + 10)
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", args.bind or cfg.bind)
             self.cfg.set("workers", args.workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", timeout)
+            self.cfg.set("preload_app", False)
 
         def load(self) -> Any:
             return app
@@ -75,11 +82,20 @@ def cmd_demo(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 
 def _print_rows(rows: Sequence[Any]) -> None:
     for r in rows:
-        msg = (r.status_message or r.last_error or "").replace("\n", " ")
+        msg = (scrub_sql(r.status_message or r.last_error) or "").replace("\n", " ")
         print(
             f"{r.id:>8}  {r.event_type:<10} {r.entity_id:>8}  order {r.order_id:<8} "
             f"{r.status:<16} attempts={r.attempts:<3} {r.updated_at}  {msg}"
         )
+
+
+def cli_actor() -> str:
+    """Who acts from the command line: the OS user, never free text."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER
+        user = "unknown"
+    return f"cli:{user}"[:128]
 
 
 def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
@@ -105,9 +121,11 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
             print(f"no outbox row {args.id}", file=sys.stderr)
             return 1
         for key, value in row.__dict__.items():
+            if key in ("status_message", "last_error"):
+                value = scrub_sql(value)  # rows stored by older versions may quote SQL
             print(f"{key}: {value}")
         return 0
-    actor = args.actor or getpass.getuser()
+    actor = cli_actor()
     if args.outbox_cmd == "requeue":
         if not args.id and not args.status:
             print("give --id or --status", file=sys.stderr)
@@ -175,14 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--id", type=int, action="append", default=[])
     rq.add_argument("--status", choices=["dead", "rejected", "skipped", "needs_attention"])
     rq.add_argument("--reason", required=True)
-    rq.add_argument("--actor")
     rs = osub.add_parser("resolve", help="settle a needs_attention row after checking Amazon")
     rs.add_argument("id", type=int)
     how = rs.add_mutually_exclusive_group(required=True)
     how.add_argument("--done", action="store_true", help="the refund IS on Amazon")
     how.add_argument("--requeue", action="store_true", help="it is NOT: decide and send again")
     rs.add_argument("--reason", required=True)
-    rs.add_argument("--actor")
     o.set_defaults(fn=cmd_outbox)
     return p
 

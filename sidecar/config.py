@@ -50,8 +50,15 @@ class Config:
     poll_interval_seconds: float = 2.0
     feed_poll_seconds: float = 30.0
     heartbeat_stale_seconds: float = 120.0
+    heartbeat_interval_seconds: float = 10.0  # a worker beats at least this often, mid-cycle too
     admin_token: Secret | None = None
     bind: str = "127.0.0.1:8080"
+    db_connect_timeout_seconds: float = 10.0
+    db_read_timeout_seconds: float = 30.0
+    db_write_timeout_seconds: float = 30.0
+    clock_skew_seconds: float = 300.0  # how far Magento's clock may run ahead of ours
+    web_secret_key: Secret | None = None  # signs the health page's session cookie
+    cookie_secure: bool = False  # set when the page is served over https (a proxy)
 
     def account_for_store(self, store_id: int) -> AmazonAccount | None:
         for account in self.accounts:
@@ -189,6 +196,20 @@ def _database_url(url: str) -> str:
     return url
 
 
+def _secret_setting(env: Mapping[str, str], name: str) -> str | None:
+    """NAME from the environment, or the contents of the file NAME_FILE names."""
+    value = (env.get(name) or "").strip()
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
 
@@ -198,6 +219,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
             return default if raw is None else float(raw)  # seconds/counts, never money
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    def positive(name: str, default: float) -> float:
+        value = num(name, default)
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value}")
+        return value
 
     accounts_file = env.get("SIDECAR_ACCOUNTS_FILE")
     token = (env.get("SIDECAR_ADMIN_TOKEN") or "").strip() or None
@@ -210,6 +237,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
                 f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {token_file}: {exc.strerror}"
             ) from None
     kwargs: dict[str, object] = {}
+    secret_key = _secret_setting(env, "SIDECAR_SECRET_KEY")
+    if secret_key:
+        kwargs["web_secret_key"] = Secret(secret_key)
     if env.get("SIDECAR_WORKER_ID"):
         kwargs["worker_id"] = env["SIDECAR_WORKER_ID"]
     return Config(
@@ -223,7 +253,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         poll_interval_seconds=num("SIDECAR_POLL_INTERVAL_SECONDS", 2.0),
         feed_poll_seconds=num("SIDECAR_FEED_POLL_SECONDS", 30.0),
         heartbeat_stale_seconds=num("SIDECAR_HEARTBEAT_STALE_SECONDS", 120.0),
+        heartbeat_interval_seconds=positive("SIDECAR_HEARTBEAT_INTERVAL_SECONDS", 10.0),
         admin_token=Secret(token) if token else None,
         bind=env.get("SIDECAR_BIND", "127.0.0.1:8080"),
+        db_connect_timeout_seconds=positive("SIDECAR_DB_CONNECT_TIMEOUT_SECONDS", 10.0),
+        db_read_timeout_seconds=positive("SIDECAR_DB_READ_TIMEOUT_SECONDS", 30.0),
+        db_write_timeout_seconds=positive("SIDECAR_DB_WRITE_TIMEOUT_SECONDS", 30.0),
+        clock_skew_seconds=num("SIDECAR_CLOCK_SKEW_SECONDS", 300.0),
+        cookie_secure=env.get("SIDECAR_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
         **kwargs,  # type: ignore[arg-type]
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert
 from werkzeug.serving import make_server
 
+from sidecar.amazon.credentials import Secret
 from sidecar.amazon.ratelimit import RateLimiter
 from sidecar.app import create_app
 from sidecar.clients import ClientFactory
@@ -296,6 +299,8 @@ def run_demo(
             feed_poll_seconds=2,
             poll_interval_seconds=1,
             bind=f"127.0.0.1:{port}",
+            # the page needs the admin: a one-off password per demo run, printed below
+            admin_token=Secret(os.environ.get("SIDECAR_ADMIN_TOKEN") or secrets.token_urlsafe(16)),
         )
         seeded = seed(engine, emulator)
         log.info("demo: %d credit memos queued; SP-API emulator on %s", seeded, emulator.url)
@@ -310,8 +315,10 @@ def run_demo(
         )
         thread.start()
         server = make_server("127.0.0.1", port, create_app(cfg, engine), threaded=True)
+        assert cfg.admin_token is not None
         print(
-            f"Amazon refund bridge demo: health page on http://127.0.0.1:{port}  (Ctrl-C stops)",
+            f"Amazon refund bridge demo: health page on http://127.0.0.1:{port}  (Ctrl-C stops)"
+            f"\n  sign in as admin, password {cfg.admin_token.reveal()}",
             flush=True,
         )
         try:

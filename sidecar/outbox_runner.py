@@ -4,9 +4,11 @@ The handler decides; this module turns its answer into a fenced status change
 (sidecar.dao.outbox). One bad row never stops the batch:
 
 * an exception from the handler becomes Retry("<Type>: <message>") (backoff, then dead after
-  max_attempts);
-* a PoisonError or json.JSONDecodeError (a payload that can never be processed) is dead at once
-  with the reason;
+  max_attempts); a database error becomes a short message for people (never SQL text; the
+  details go to the log, without statement parameters);
+* a PoisonError, json.JSONDecodeError or RecursionError (a payload that can never be
+  processed, e.g. nested 100,000 deep), or a database refusing the row's data (a value out
+  of range, a missing referenced row) is dead at once with the reason;
 * a failure while recording the outcome is logged and left to the reaper (the lease expires
   and the row comes back), so handlers must be idempotent, as with any at-least-once queue.
 
@@ -26,10 +28,12 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from sidecar.clock import utcnow
 from sidecar.dao import outbox
 from sidecar.dao.outbox import OutboxRow
+from sidecar.db import describe_db_error, is_data_error, scrub_sql
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +59,13 @@ class Retry:
 
 @dataclass(frozen=True)
 class Defer:
-    """Not yet (a rule said "wait"): pending again at `until`, the attempt is not counted."""
+    """Not yet (a rule said "wait"): pending again at `until`, the attempt is not counted
+    unless `counted` (e.g. a credit memo dated ahead of our clock): then the row is dead
+    once it used max_attempts."""
 
     until: datetime
     message: str
+    counted: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,11 @@ def apply_outcome(
                 base_seconds=settings.backoff_base_seconds,
                 max_seconds=settings.backoff_max_seconds, now=now, rng=rng,
             )
+        case Defer(until=until, message=message, counted=True):
+            if row.attempts >= settings.max_attempts:
+                reason = f"gave up after {row.attempts} attempts: {message}"
+                return outbox.complete(engine, row, outbox.DEAD, reason, error=message, now=now)
+            return outbox.defer(engine, row, until, message, now=now, count_attempt=True)
         case Defer(until=until, message=message):
             return outbox.defer(engine, row, until, message, now=now)
         case Dead(reason=reason):
@@ -129,12 +141,20 @@ def apply_outcome(
 def _handle(row: OutboxRow, handler: Handler) -> Outcome:
     try:
         outcome = handler(row)
+    except RecursionError:
+        log.error("outbox row %s: poison payload: nested too deeply", row.id)
+        return Dead("poison payload: nested too deeply to be a snapshot; nothing was sent")
     except (PoisonError, json.JSONDecodeError) as exc:
         log.error("outbox row %s: poison payload: %s", row.id, exc)
         return Dead(f"poison payload: {type(exc).__name__}: {exc}")
+    except DBAPIError as exc:
+        log.exception("outbox row %s: database error (attempt %s)", row.id, row.attempts)
+        if is_data_error(exc):
+            return Dead(f"poison payload: {describe_db_error(exc)}; nothing was sent to Amazon")
+        return Retry(describe_db_error(exc))
     except Exception as exc:
         log.exception("outbox row %s: handler failed (attempt %s)", row.id, row.attempts)
-        return Retry(f"{type(exc).__name__}: {exc}")
+        return Retry(scrub_sql(f"{type(exc).__name__}: {exc}") or type(exc).__name__)
     if not isinstance(outcome, Done | Retry | Defer | Dead | Handled):
         return Retry(f"handler bug: returned {outcome!r}, not an Outcome")
     return outcome
@@ -143,8 +163,12 @@ def _handle(row: OutboxRow, handler: Handler) -> Outcome:
 def run_once(
     engine: Engine, worker_id: str, handler: Handler, settings: RunnerSettings, *,
     clock: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
+    after_row: Callable[[], None] | None = None,
 ) -> int:
-    """Claim one batch and process it. Returns how many rows were claimed (0 = idle)."""
+    """Claim one batch and process it. Returns how many rows were claimed (0 = idle).
+
+    after_row runs after each row (the worker's heartbeat during a long batch); its
+    failure is logged and never stops the batch."""
     claimed_at = clock()
     rows = outbox.claim(
         engine, worker_id, batch_size=settings.batch_size,
@@ -152,6 +176,11 @@ def run_once(
     )
     for row in rows:
         _process(engine, row, handler, settings, clock, claimed_at, rng)
+        if after_row is not None:
+            try:
+                after_row()
+            except Exception:
+                log.exception("after-row hook failed; the batch goes on")
     return len(rows)
 
 

@@ -94,9 +94,60 @@ class EventHandler:
             event = parse_event(row.payload)
         except SnapshotError as exc:
             return Dead(f"invalid snapshot payload: {exc}")
+        if (mismatch := self._mismatch(row, event)) is not None:
+            return Dead(f"{mismatch}; nothing was sent to Amazon")
         if isinstance(event, CreditMemo):
             return self.creditmemo(row, event)
         return self.shipment(row, event)
+
+    def _mismatch(self, row: outbox_dao.OutboxRow, event: CreditMemo | Shipment) -> str | None:
+        """Why the payload cannot be this row's event (poison), or None. A "track" row's
+        entity_id is the track's, not the shipment's, so only its order is compared."""
+        payload_type = json.loads(row.payload).get("event_type")  # parsed once already
+        if payload_type != row.event_type:
+            return (
+                f"the outbox row is a {row.event_type!r} event but its payload is a "
+                f"{payload_type!r} snapshot"
+            )
+        if event.order.entity_id != row.order_id:
+            return (
+                f"the payload names Magento order {event.order.entity_id}, the outbox row "
+                f"order {row.order_id}"
+            )
+        if row.event_type in ("creditmemo", "shipment") and event.entity_id != row.entity_id:
+            return (
+                f"the payload is {row.event_type} {event.entity_id}, the outbox row "
+                f"{row.event_type} {row.entity_id}"
+            )
+        with self.ctx.engine.connect() as conn:
+            if not magento.order_exists(conn, row.order_id):
+                return f"Magento order {row.order_id} named by the payload does not exist"
+        return None
+
+    def _clock_ahead(self, memo: CreditMemo) -> Outcome | None:
+        """A credit memo dated after our clock (Magento's host clock runs fast): no Amazon
+        read can be fresher than it yet. Within SIDECAR_CLOCK_SKEW_SECONDS: wait until our
+        clock has passed it, counting the attempt; beyond: dead, with what to check."""
+        ahead = (memo.created_at - self.ctx.now()).total_seconds()
+        if ahead <= 0:
+            return None
+        skew = self.ctx.config.clock_skew_seconds
+        when = (
+            f"credit memo {memo.increment_id} is dated {memo.created_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{ahead:.0f}s ahead of this sidecar's clock"
+        )
+        if ahead > skew:
+            return Dead(
+                f"{when}, more than the {skew:.0f}s of clock skew allowed "
+                "(SIDECAR_CLOCK_SKEW_SECONDS): check the Magento and sidecar hosts' clocks "
+                "(NTP), then requeue the row; nothing was sent to Amazon"
+            )
+        return Defer(
+            memo.created_at + timedelta(seconds=1),
+            f"{when} (within the {skew:.0f}s allowed): Amazon's order is read once our clock "
+            "has passed it",
+            counted=True,
+        )
 
     # ------------------------------------------------------------ credit memos
 
@@ -117,6 +168,8 @@ class EventHandler:
             return outcome
         # the rules want fresher Amazon state: read it outside any transaction, decide again
         assert account is not None
+        if (ahead := self._clock_ahead(memo)) is not None:
+            return ahead  # a read now could never be fresher than the credit memo
         refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id, item_links(memo))
         if refreshed is None:
             return self._finish(
@@ -130,7 +183,9 @@ class EventHandler:
         again = self._decide_and_record(row, memo, account)
         if isinstance(again, Wait):
             # never spin: a clock skew with Magento must not turn into a getOrder loop
-            return Defer(max(again.until, ctx.now() + MIN_DEFER), again.reason)
+            return self._clock_ahead(memo) or Defer(
+                max(again.until, ctx.now() + MIN_DEFER), again.reason, counted=True
+            )
         return again
 
     def _decide_and_record(

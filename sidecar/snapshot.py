@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sidecar.domain import (
@@ -23,6 +23,8 @@ from sidecar.domain import (
 from sidecar.money import minor_units, to_decimal
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1, 2})
+MAX_ID = 2**32 - 1  # Magento's entity ids are INT(10) UNSIGNED
+MAGENTO_PLACES = Decimal("0.0001")  # decimal(20,4) money, decimal(12,4) quantities
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 T = TypeVar("T")
@@ -48,6 +50,8 @@ def _parse_json(payload: str | bytes) -> dict[str, Any]:
         doc = json.loads(payload, parse_constant=no_constants)
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"payload is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise SnapshotError("payload is nested too deeply to be a snapshot") from None
     if not isinstance(doc, dict):
         raise SnapshotError(f"payload must be a JSON object, got {_json_type(doc)}")
     version = doc.get("schema_version")
@@ -101,6 +105,10 @@ def _int(obj: dict[str, Any], key: str, path: str) -> int:
         raise SnapshotError(f"{path}.{key}: expected an integer, got {_json_type(value)} {value!r}")
     if value < 0:
         raise SnapshotError(f"{path}.{key}: must not be negative, got {value}")
+    if value > MAX_ID:
+        raise SnapshotError(
+            f"{path}.{key}: {value} is larger than any Magento id (INT UNSIGNED, at most {MAX_ID})"
+        )
     return value
 
 
@@ -145,6 +153,15 @@ def _decimal(obj: dict[str, Any], key: str, path: str, *, signed: bool = False) 
         raise SnapshotError(f"{path}.{key}: {exc}") from exc
     if number < 0 and not signed:
         raise SnapshotError(f"{path}.{key}: must not be negative, got {value!r}")
+    try:
+        exact = number == number.quantize(MAGENTO_PLACES, rounding=ROUND_DOWN)
+    except InvalidOperation:  # more digits than any decimal(20,4) column holds
+        raise SnapshotError(f"{path}.{key}: {value!r} is too large for Magento") from None
+    if not exact:
+        raise SnapshotError(
+            f"{path}.{key}: {value!r} has more than 4 decimal places; Magento stores amounts "
+            "and quantities with 4, so it cannot come from Magento"
+        )
     return number
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from sidecar.clock import utcnow
 from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
+from sidecar.db import is_connection_error, is_mysql
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
 
@@ -29,6 +31,7 @@ class Worker:
         *,
         clients: ClientFactory | None = None,
         now: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.engine = engine
@@ -40,25 +43,51 @@ class Worker:
         self.pump = FeedPump(self.ctx, lease_seconds=cfg.lease_seconds)
         self.started_at = utcnow()
         self.rows_processed = 0
+        self._monotonic = monotonic
+        self._last_beat: float | None = None
 
-    def cycle(self) -> int:
-        """One pass; returns how much work it did (0 = idle)."""
-        reaped = outbox_dao.reap_expired(
-            self.engine, self.ctx.now(), max_attempts=self.cfg.max_attempts
-        )
-        processed = outbox_runner.run_once(
-            self.engine, self.cfg.worker_id, self.handler, self.cfg, clock=self.ctx.now
-        )
-        self.rows_processed += processed
-        steps = self.pump.run_once()
-        moved = sum(1 for s in steps if s.moved)
+    def beat(self, *, force: bool = False) -> None:
+        """Write the heartbeat if heartbeat_interval_seconds passed since the last one."""
+        now = self._monotonic()
+        last = self._last_beat
+        if not force and last is not None and now - last < self.cfg.heartbeat_interval_seconds:
+            return
         workers_dao.beat(
             self.engine,
             self.cfg.worker_id,
             rows_processed=self.rows_processed,
             started_at=self.started_at,
         )
+        self._last_beat = now
+
+    def _row_done(self) -> None:
+        self.rows_processed += 1
+        self.beat()
+
+    def cycle(self) -> int:
+        """One pass; returns how much work it did (0 = idle). Beats at the start, after rows
+        of a long batch (at least every heartbeat_interval_seconds) and at the end, so
+        /readyz stays green while a healthy worker drains a backlog."""
+        self.beat()
+        reaped = outbox_dao.reap_expired(
+            self.engine, self.ctx.now(), max_attempts=self.cfg.max_attempts
+        )
+        processed = outbox_runner.run_once(
+            self.engine, self.cfg.worker_id, self.handler, self.cfg, clock=self.ctx.now,
+            after_row=self._row_done,
+        )
+        self.beat()
+        steps = self.pump.run_once()
+        moved = sum(1 for s in steps if s.moved)
+        self.beat(force=True)
         return reaped + processed + moved
+
+    def _drop_dead_connections(self, exc: Exception) -> None:
+        """After a lost or timed-out connection, close the whole pool: its other sockets may be
+        silently dead too, and each would cost a read timeout on its next pre-ping."""
+        if is_mysql(self.engine) and is_connection_error(exc):
+            log.warning("database connection lost; reconnecting on the next cycle")
+            self.engine.dispose()
 
     def run(
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
@@ -68,8 +97,9 @@ class Worker:
         while not stop.is_set():
             try:
                 work = self.cycle()
-            except Exception:  # the loop survives a bad cycle (DB restart, network)
+            except Exception as exc:  # the loop survives a bad cycle (DB restart, network)
                 log.exception("worker cycle failed")
+                self._drop_dead_connections(exc)
                 work = 0
             cycles += 1
             if once and (work == 0 or cycles >= max_cycles):

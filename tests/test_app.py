@@ -7,9 +7,12 @@ what the embedded demo serves.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -153,7 +156,7 @@ def test_readyz_503_when_the_database_is_unreachable(unreachable_engine: Engine)
 
 
 def test_health_page_says_the_database_is_unreachable(unreachable_engine: Engine) -> None:
-    resp = client_for(unreachable_engine).get("/")
+    resp = client_for(unreachable_engine).get("/", headers=auth())
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
     assert "unreachable" in page
@@ -169,7 +172,7 @@ def test_health_page_lists_counts_and_why_a_row_died(db: Engine) -> None:
     dead = add_outbox_row(db, 10, status="dead", message="gave up after 10 attempts: HTTP 503",
                           error="HTTP 503")
     beat(db)
-    resp = client_for(db).get("/")
+    resp = client_for(db).get("/", headers=auth())
     assert resp.status_code == 200
     assert resp.mimetype == "text/html"
     page = resp.get_data(as_text=True)
@@ -190,7 +193,7 @@ def test_health_page_escapes_html_in_messages(engine: Engine) -> None:
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     add_outbox_row(engine, 1, status="dead", message=evil)
     add_outbox_row(engine, 2, status="rejected", message=None, error=evil)
-    page = client_for(engine).get("/").get_data(as_text=True)
+    page = client_for(engine).get("/", headers=auth()).get_data(as_text=True)
     assert "<script>" not in page
     assert "<img" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
@@ -199,7 +202,7 @@ def test_health_page_escapes_html_in_messages(engine: Engine) -> None:
 def test_page_and_metrics_never_show_a_secret(db: Engine) -> None:
     add_outbox_row(db, 1, status="dead", message="boom")
     client = client_for(db)
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", headers=auth()).get_data(as_text=True)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "eu-main" in page  # the account is shown ...
     for text in (page, metrics):
@@ -262,27 +265,28 @@ def test_admin_actions_need_the_right_token(client: FlaskClient, engine: Engine,
 def test_requeue_a_dead_row(client: FlaskClient, engine: Engine) -> None:
     dead = add_outbox_row(engine, 1, status="dead", message="gave up")
     resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "fixed the SKU"},
-                       headers={**auth(), "X-Actor": "alice"})
+                       headers=auth())
     assert resp.status_code == 200
     assert resp.get_json() == {"requeued": [dead]}
     row = outbox_dao.get(engine, dead)
     assert row is not None
     assert (row.status, row.attempts) == ("pending", 0)
-    assert row.status_message == "requeued by alice (was dead): fixed the SKU"
-    assert audit_rows(engine) == [(dead, "requeue", "alice", "fixed the SKU (was dead)")]
+    assert row.status_message == "requeued by token:admin (was dead): fixed the SKU"
+    assert audit_rows(engine) == [(dead, "requeue", "token:admin", "fixed the SKU (was dead)")]
 
 
-def test_requeue_without_an_actor_header_is_admin_web(client: FlaskClient,
-                                                      engine: Engine) -> None:
+def test_the_actor_is_the_authenticated_identity_never_x_actor(client: FlaskClient,
+                                                              engine: Engine) -> None:
+    """Issue 7 item 16: X-Actor was free text recorded as the actor; it is ignored now."""
     dead = add_outbox_row(engine, 1, status="dead")
-    for n, headers in enumerate(({}, {"X-Actor": ""}, {"X-Actor": "   "})):
+    for n, headers in enumerate(({}, {"X-Actor": "alice"}, {"X-Actor": "   "})):
         if n:
             with engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == dead).values(status="dead"))
         resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "r"},
                            headers={**auth(), **headers})
         assert resp.status_code == 200
-    assert [r[2] for r in audit_rows(engine)] == ["admin-web"] * 3
+    assert [r[2] for r in audit_rows(engine)] == ["token:admin"] * 3
 
 
 @pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}, ["reason"],
@@ -336,19 +340,19 @@ def test_resolve_a_needs_attention_row(client: FlaskClient, engine: Engine, outc
     oid, mine, untouched, message = _needs_attention_with_ledger(engine)
     resp = client.post(f"/admin/outbox/{oid}/resolve",
                        json={"outcome": outcome, "reason": "checked Seller Central"},
-                       headers={**auth(), "X-Actor": "bob"})
+                       headers=auth())
     assert resp.status_code == 200
     assert resp.get_json() == {"resolved": True}
     row = outbox_dao.get(engine, oid)
     assert row is not None
     assert row.status == status
-    assert row.status_message == f"resolved as {status} by bob: checked Seller Central"
+    assert row.status_message == f"resolved as {status} by token:admin: checked Seller Central"
     assert ledger_states(engine) == {**dict.fromkeys(mine, ledger_state), **untouched}
     fm = feed_message_row(engine, message)
     assert fm["state"] == message_state
-    assert fm["result_message"] == "resolved by bob: checked Seller Central"
+    assert fm["result_message"] == "resolved by token:admin: checked Seller Central"
     action = "resolve_done" if outcome == "done" else "resolve_requeue"
-    assert audit_rows(engine) == [(oid, action, "bob", "checked Seller Central")]
+    assert audit_rows(engine) == [(oid, action, "token:admin", "checked Seller Central")]
 
     # only once: the row is no longer waiting for a human
     again = client.post(f"/admin/outbox/{oid}/resolve",
@@ -397,3 +401,176 @@ def test_admin_on_sqlite(sqlite_engine: Engine) -> None:
     resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "r"}, headers=auth())
     assert resp.status_code == 200
     assert [a[1] for a in audit_rows(sqlite_engine)] == ["resolve_requeue", "requeue"]
+
+
+# ------------------------------------------------- browser login (issue 7 item 15)
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(page: str) -> str:
+    found = CSRF_FIELD.search(page)
+    assert found, page
+    return found.group(1)
+
+
+def login(client: FlaskClient, password: str = ADMIN_TOKEN) -> Any:
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": "admin", "password": password,
+                                       "csrf_token": token, "next": "/"})
+
+
+def test_the_health_page_needs_the_admin(db: Engine) -> None:
+    """Item 15: the page was open and showed Amazon order ids, amounts and SQL text."""
+    add_outbox_row(db, 1, status="dead", message="302-1234567-1234567 refund of 16.80 failed")
+    client = client_for(db)
+    resp = client.get("/")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/login")
+    for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        resp = client.get("/", headers=headers)
+        assert resp.status_code == 401
+        assert "302-1234567" not in resp.get_data(as_text=True)
+    assert "302-1234567" in client.get("/", headers=auth()).get_data(as_text=True)  # scripts
+
+
+def test_the_health_page_is_off_without_an_admin_token(engine: Engine) -> None:
+    client = client_for(engine, config(admin=False))
+    for path in ("/", "/login"):
+        resp = client.get(path)
+        assert resp.status_code == 403
+        assert "SIDECAR_ADMIN_TOKEN" in resp.get_data(as_text=True)
+
+
+def test_probes_and_metrics_stay_open(engine: Engine) -> None:
+    client = client_for(engine)
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 503  # no worker yet: open, not 401
+    assert client.get("/metrics").status_code == 200
+
+
+def test_browser_login_sets_a_strict_httponly_session_and_shows_the_page(db: Engine) -> None:
+    """Item 15: a login form; the session cookie is HttpOnly and SameSite=Strict."""
+    add_outbox_row(db, 1, status="dead", message="gave up")
+    client = client_for(db)
+    page = client.get("/login").get_data(as_text=True)
+    assert 'name="password" type="password"' in page
+    resp = login(client)
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == "/"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert ADMIN_TOKEN not in cookie
+    page = client.get("/").get_data(as_text=True)
+    assert "gave up" in page and "signed in as admin" in page
+
+
+@pytest.mark.parametrize(("user", "password"), [("admin", "wrong"), ("root", ADMIN_TOKEN),
+                                                ("admin", "")])
+def test_a_wrong_login_is_refused(engine: Engine, user: str, password: str) -> None:
+    client = client_for(engine)
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": user, "password": password,
+                                       "csrf_token": token})
+    assert resp.status_code == 401
+    assert "Wrong user name or password" in resp.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_login_without_the_csrf_token_is_refused(engine: Engine) -> None:
+    client = client_for(engine)
+    client.get("/login")
+    resp = client.post("/login", data={"username": "admin", "password": ADMIN_TOKEN})
+    assert resp.status_code == 403
+    assert client.get("/").status_code == 302
+
+
+def test_login_never_redirects_to_another_site(engine: Engine) -> None:
+    client = client_for(engine)
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "x"):
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        resp = client.post("/login", data={"username": "admin", "password": ADMIN_TOKEN,
+                                           "csrf_token": token, "next": target})
+        assert resp.headers["Location"] == "/", target
+
+
+def test_a_page_action_needs_the_session_csrf_token(engine: Engine) -> None:
+    """Item 15: with cookies, every POST carries the CSRF token; the actor is admin@web."""
+    dead = add_outbox_row(engine, 1, status="dead", message="gave up")
+    client = client_for(engine)
+    login(client)
+    resp = client.post(f"/admin/outbox/{dead}/requeue", data={"reason": "fixed"})
+    assert resp.status_code == 303  # back to the page, which says why
+    page = client.get("/").get_data(as_text=True)
+    assert "requeue of row" in page and "refused (403)" in page and "CSRF" in page
+    row = outbox_dao.get(engine, dead)
+    assert row is not None and row.status == "dead"
+
+    token = csrf_of(page)
+    resp = client.post(f"/admin/outbox/{dead}/requeue",
+                       data={"reason": "fixed the SKU", "csrf_token": token})
+    assert resp.status_code == 303
+    assert f"requeue of row {dead}: done" in client.get("/").get_data(as_text=True)
+    row = outbox_dao.get(engine, dead)
+    assert row is not None and row.status == "pending"
+    assert audit_rows(engine) == [(dead, "requeue", "admin@web", "fixed the SKU (was dead)")]
+
+
+def test_the_page_resolves_a_needs_attention_row_with_its_form(engine: Engine) -> None:
+    oid, mine, _, _ = _needs_attention_with_ledger(engine)
+    client = client_for(engine)
+    login(client)
+    page = client.get("/").get_data(as_text=True)
+    assert f'action="/admin/outbox/{oid}/resolve"' in page
+    resp = client.post(f"/admin/outbox/{oid}/resolve",
+                       data={"outcome": "done", "reason": "seen", "csrf_token": csrf_of(page)})
+    assert resp.status_code == 303
+    assert {ledger_states(engine)[i] for i in mine} == {"confirmed"}
+    assert [a[2] for a in audit_rows(engine)] == ["admin@web"]
+
+
+def test_a_cross_site_json_post_with_the_cookie_is_refused(engine: Engine) -> None:
+    dead = add_outbox_row(engine, 1, status="dead")
+    client = client_for(engine)
+    login(client)
+    resp = client.post(f"/admin/outbox/{dead}/requeue", json={"reason": "r"})
+    assert resp.status_code == 403
+    row = outbox_dao.get(engine, dead)
+    assert row is not None and row.status == "dead"
+
+
+def test_logout_needs_csrf_and_ends_the_session(engine: Engine) -> None:
+    client = client_for(engine)
+    login(client)
+    page = client.get("/").get_data(as_text=True)
+    assert client.post("/logout").status_code == 403
+    assert client.get("/").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    assert client.get("/").status_code == 302
+
+
+def test_a_new_admin_token_ends_old_logins(engine: Engine) -> None:
+    cfg = replace(config(), web_secret_key=Secret("k" * 32))
+    client = create_app(cfg, engine).test_client()
+    login(client)
+    assert client.get("/").status_code == 200
+    rotated = create_app(replace(cfg, admin_token=Secret("a-new-token-0123456789")), engine)
+    other = rotated.test_client()
+    other.set_cookie("refund_bridge_session",
+                     client.get_cookie("refund_bridge_session").value)  # type: ignore[union-attr]
+    assert other.get("/").status_code == 302
+
+
+def test_no_sql_statement_text_on_the_page(db: Engine) -> None:
+    """Item 15: stored errors quoting SQL (older rows, feed errors) are shown without it."""
+    sql = ("(pymysql.err.IntegrityError) (1452, 'Cannot add or update a child row')\n"
+           "[SQL: INSERT INTO sales_order_status_history (parent_id) VALUES (%(parent_id)s)]\n"
+           "(Background on this error at: https://sqlalche.me/e/20/gkpj)")
+    oid = add_outbox_row(db, 1, status="dead")
+    with db.begin() as conn:  # written around the DAO, as an older version stored it
+        conn.execute(outbox.update().where(outbox.c.id == oid).values(
+            status_message=sql, last_error=sql))
+    page = client_for(db).get("/", headers=auth()).get_data(as_text=True)
+    assert "Cannot add or update a child row" in page
+    for text_ in ("INSERT INTO", "[SQL", "parent_id)s", "sqlalche.me"):
+        assert text_ not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from tests.support.rows import (
 
 ENV_VARS = ("SIDECAR_DATABASE_URL", "SIDECAR_ACCOUNTS_FILE", "SIDECAR_ADMIN_TOKEN",
             "SIDECAR_ADMIN_TOKEN_FILE", "SIDECAR_BATCH_SIZE", "SIDECAR_WORKER_ID")
+
+
+ACTOR = f"cli:{getpass.getuser()}"
 
 
 @pytest.fixture(autouse=True)
@@ -147,26 +151,41 @@ def test_outbox_requeue_by_id(cli_db: Engine, capsys: pytest.CaptureFixture[str]
     dead = add_outbox_row(cli_db, 1, status="dead", message="gave up")
     done = add_outbox_row(cli_db, 2, status="done")
     code, out, _ = run(capsys, "outbox", "requeue", "--id", str(dead), "--id", str(done),
-                       "--reason", "fixed the SKU", "--actor", "dba")
+                       "--reason", "fixed the SKU")
     assert code == 0
     assert out == f"requeued 1 row(s): {dead}\n"
     row = outbox_dao.get(cli_db, dead)
     assert row is not None and (row.status, row.attempts) == ("pending", 0)
     kept = outbox_dao.get(cli_db, done)
     assert kept is not None and kept.status == "done"
-    assert audit_rows(cli_db) == [(dead, "requeue", "dba", "fixed the SKU (was dead)")]
+    assert audit_rows(cli_db) == [(dead, "requeue", ACTOR, "fixed the SKU (was dead)")]
 
 
 def test_outbox_requeue_by_status(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     ids = [add_outbox_row(cli_db, n, status="rejected") for n in (1, 2)]
     other = add_outbox_row(cli_db, 3, status="dead")
-    code, out, _ = run(capsys, "outbox", "requeue", "--status", "rejected", "--reason", "r",
-                       "--actor", "dba")
+    code, out, _ = run(capsys, "outbox", "requeue", "--status", "rejected", "--reason", "r")
     assert code == 0
     assert out == f"requeued 2 row(s): {ids[0]}, {ids[1]}\n"
     assert [a[0] for a in audit_rows(cli_db)] == ids
     row = outbox_dao.get(cli_db, other)
     assert row is not None and row.status == "dead"
+
+
+@pytest.mark.parametrize("command", [["requeue", "--id", "1"], ["resolve", "1", "--done"]])
+def test_the_cli_actor_is_the_os_user_never_free_text(
+    cli_db: Engine, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Issue 7 item 16: `--actor` free text is gone; the audit log names "cli:<OS user>"."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["outbox", *command, "--reason", "r", "--actor", "someone-else"])
+    assert exit_.value.code == 2
+    assert "--actor" in capsys.readouterr().err
+    dead = add_outbox_row(cli_db, 1, status="dead")
+    code, _, _ = run(capsys, "outbox", "requeue", "--id", str(dead), "--reason", "r")
+    assert code == 0
+    assert [a[2] for a in audit_rows(cli_db)] == [ACTOR]
+    assert ACTOR.startswith("cli:")
 
 
 def test_outbox_requeue_needs_a_target(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,7 +218,7 @@ def test_outbox_resolve(cli_db: Engine, capsys: pytest.CaptureFixture[str], flag
     entry = add_ledger_row(cli_db, oid)
     message = add_feed_message(cli_db, oid)
     code, out, _ = run(capsys, "outbox", "resolve", str(oid), flag, "--reason",
-                       "seen in Seller Central", "--actor", "dba")
+                       "seen in Seller Central")
     assert code == 0
     assert out == f"row {oid} resolved as {'done' if flag == '--done' else 'requeued'}\n"
     row = outbox_dao.get(cli_db, oid)
@@ -207,7 +226,7 @@ def test_outbox_resolve(cli_db: Engine, capsys: pytest.CaptureFixture[str], flag
     assert ledger_states(cli_db) == {entry: ledger_state}
     assert feed_message_row(cli_db, message)["state"] == message_state
     action = "resolve_done" if flag == "--done" else "resolve_requeue"
-    assert audit_rows(cli_db) == [(oid, action, "dba", "seen in Seller Central")]
+    assert audit_rows(cli_db) == [(oid, action, ACTOR, "seen in Seller Central")]
 
     code, out, _ = run(capsys, "outbox", "resolve", str(oid), flag, "--reason", "again")
     assert code == 1

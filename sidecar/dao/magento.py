@@ -82,3 +82,11 @@ def record(conn: Connection, order_id: int, comment: str, status: str | None = N
     if status is not None:
         set_status(conn, order_id, status)
     add_comment(conn, order_id, comment)
+
+
+def order_exists(conn: Connection, order_id: int) -> bool:
+    """Is there a sales_order row with this entity_id (a payload may name one that is not)?"""
+    found = conn.execute(
+        select(sales_order.c.entity_id).where(sales_order.c.entity_id == order_id)
+    ).first()
+    return found is not None

@@ -58,7 +58,7 @@ from sqlalchemy import (
 )
 
 from sidecar.clock import utcnow
-from sidecar.db import retry_transient
+from sidecar.db import retry_transient, scrub_sql
 from sidecar.tables import audit_log, outbox
 
 T = TypeVar("T")
@@ -152,6 +152,8 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _clip(text: str | None) -> str | None:
+    """Every message written: SQL statement text dropped (scrub_sql), then length-capped."""
+    text = scrub_sql(text)
     if text is None or len(text) <= MAX_TEXT:
         return text
     return text[: MAX_TEXT - 20] + " ...[truncated]"
@@ -337,28 +339,33 @@ def retry(
 
 def defer_in(
     conn: Connection, row: OutboxRow, until: datetime, message: str, *,
-    now: datetime | None = None,
+    now: datetime | None = None, count_attempt: bool = False,
 ) -> bool:
-    """Back to pending at `until` without counting this attempt (a rule said "wait"). Fenced."""
+    """Back to pending at `until` without counting this attempt (a rule said "wait"), or
+    counting it (count_attempt: the claim's increment stays). Fenced."""
     if until.tzinfo is not None:
         raise ValueError("pass naive UTC datetimes (sidecar.clock.utcnow)")
     values: dict[str, Any] = {
         "status": PENDING,
         "available_at": _ceil(until),
-        # undo the claim's increment (unsigned column: never go below 0)
-        "attempts": case((outbox.c.attempts > 0, outbox.c.attempts - 1), else_=0),
         "status_message": _clip(message),
         "updated_at": _now(now),
         **_CLEAR_LEASE,
     }
+    if not count_attempt:
+        # undo the claim's increment (unsigned column: never go below 0)
+        values["attempts"] = case((outbox.c.attempts > 0, outbox.c.attempts - 1), else_=0)
     return conn.execute(update(outbox).where(_fence(row)).values(**values)).rowcount == 1
 
 
 def defer(
     engine: Engine, row: OutboxRow, until: datetime, message: str, *,
-    now: datetime | None = None,
+    now: datetime | None = None, count_attempt: bool = False,
 ) -> bool:
-    return _in_tx(engine, lambda c: defer_in(c, row, until, message, now=now))
+    return _in_tx(
+        engine,
+        lambda c: defer_in(c, row, until, message, now=now, count_attempt=count_attempt),
+    )
 
 
 def extend_lease_in(

@@ -240,3 +240,53 @@ def test_null_row_total_and_grand_total_still_rejected() -> None:
     doc["creditmemo"]["grand_total"] = None
     with pytest.raises(SnapshotError, match=r"creditmemo\.grand_total"):
         parse_creditmemo(dumps(doc))
+
+
+# -------------------------------------------- issue 7 items 12, 13: poison at once
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("creditmemo", "subtotal"), "16.80001"),
+    (("creditmemo", "grand_total"), "0.00001"),
+])
+def test_more_than_four_decimals_is_poison_not_rounded(path: tuple[str, ...],
+                                                       value: str) -> None:
+    """Item 13: 16.80001 was silently rounded; Magento stores 4 decimals."""
+    doc = copy.deepcopy(CREDITMEMO)
+    doc[path[0]][path[1]] = value
+    with pytest.raises(SnapshotError, match="more than 4 decimal places") as err:
+        parse_creditmemo(json.dumps(doc))
+    assert f"$.{'.'.join(path)}" in str(err.value) and value in str(err.value)
+
+
+def test_item_quantity_with_five_decimals_is_poison() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["items"][0]["qty"] = "1.00001"
+    with pytest.raises(SnapshotError, match=r"\$\.items\[0\]\.qty: .*4 decimal places"):
+        parse_creditmemo(json.dumps(doc))
+
+
+def test_four_decimals_and_trailing_zeros_are_fine() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["creditmemo"]["subtotal"] = "16.80000"
+    doc["items"][0]["price"] = "16.8001"
+    memo = parse_creditmemo(json.dumps(doc))
+    assert memo.subtotal == D("16.8") and memo.items[0].price == D("16.8001")
+
+
+@pytest.mark.parametrize("key", ["entity_id", "store_id"])
+def test_an_id_beyond_int_unsigned_is_poison(key: str) -> None:
+    """Item 12: an id of 2^40 reached the database and failed there with SQL text."""
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["order"][key] = 2**40
+    with pytest.raises(SnapshotError, match="at most 4294967295"):
+        parse_creditmemo(json.dumps(doc))
+    doc["order"][key] = 2**32 - 1
+    parse_creditmemo(json.dumps(doc))
+
+
+def test_json_nested_100000_deep_is_poison_not_a_recursion_error() -> None:
+    """Item 12: RecursionError escaped the parser, so the row was retried to the limit."""
+    payload = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(SnapshotError, match="nested too deeply"):
+        parse_event(payload)
