@@ -132,6 +132,7 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             tax_convention=TaxConvention(
                 str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))
             ),
+            upload_hosts=tuple(str(h) for h in spec.get("upload_hosts", ())),  # type: ignore[attr-defined]
         )
         raw_rates = spec.get("rate_limits", {})
         rates: dict[str, tuple[str, int]] = {}

@@ -182,6 +182,27 @@ def test_outbox_requeue_nothing_to_do(cli_db: Engine, capsys: pytest.CaptureFixt
     assert audit_rows(cli_db) == []
 
 
+@pytest.mark.parametrize("target", ["--id", "--status"])
+def test_outbox_requeue_refuses_needs_attention_and_names_resolve(
+    cli_db: Engine, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """Issue 7 item 2: `sidecar outbox requeue` on a needs_attention row made it end
+    `skipped: already submitted` with its ledger pending forever. It is refused now, nothing
+    changes, and the message names `sidecar outbox resolve ID --done|--requeue`."""
+    oid = add_outbox_row(cli_db, 1, status="needs_attention", message="UNKNOWN OUTCOME")
+    entry = add_ledger_row(cli_db, oid)
+    value = str(oid) if target == "--id" else "needs_attention"
+    code, out, err = run(capsys, "outbox", "requeue", target, value, "--reason", "r")
+    assert (code, out) == (1, "")
+    assert "sidecar outbox resolve" in err and "--requeue" in err and "--done" in err
+    if target == "--id":
+        assert f"sidecar outbox resolve {oid} --requeue" in err
+    row = outbox_dao.get(cli_db, oid)
+    assert row is not None and row.status == "needs_attention"
+    assert ledger_states(cli_db) == {entry: "pending"}
+    assert audit_rows(cli_db) == []
+
+
 def test_outbox_requeue_needs_a_reason(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["outbox", "requeue", "--id", "1"])
