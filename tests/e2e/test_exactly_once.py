@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import select, text
 
 from sidecar import outbox_runner
 from sidecar.amazon.client import SpApiClient, SpApiError
-from sidecar.emulator.model import FaultKind
+from sidecar.emulator.model import FaultKind, FeedFaultKind
 from sidecar.resolution import resolve
 from sidecar.tables import feed, ledger
 from tests.e2e.conftest import STORE, STORE_GROSS, Bridge
@@ -578,3 +579,194 @@ def test_crash_between_createfeed_and_storing_its_id_is_reconciled_by_another_wo
     assert bridge.row(row_id).status == "needs_attention", bridge.row(row_id).status_message
     assert bridge.emulator.state.calls("createFeed") == 1
     assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+# ------------------------------------------------- issue 7 items 5, 6, 7, 14 / issue 9 §5
+
+
+def feed_row(bridge: Bridge) -> Any:
+    with bridge.engine.connect() as conn:
+        return conn.execute(select(feed).order_by(feed.c.id.desc()).limit(1)).one()
+
+
+def test_feed_in_progress_for_days_ends_unknown_not_polled_forever(bridge: Bridge) -> None:
+    """Issue 7 item 5 / issue 9 §5: a feed Amazon keeps IN_PROGRESS (seen for days) was
+    still `submitted` after 72 simulated hours. Past FEED_MAX_AGE it ends `unknown`: the
+    refund is parked with the instruction, never resubmitted, shown with the feed."""
+    from sidecar.dao import feeds as feeds_dao
+    from sidecar.feeds import FEED_MAX_AGE
+
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.slow_next_feed(polls=10**9)
+    bridge.drive()
+    assert feed_states(bridge) == ["submitted"]
+    for _ in range(int(FEED_MAX_AGE / timedelta(hours=12))):
+        bridge.clock.advance(hours=12)
+        bridge.drive()
+
+    assert feed_states(bridge) == ["unknown"]
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention", row.status_message
+    assert "has not finished 2 days after" in (row.status_message or "")
+    assert f"sidecar outbox resolve {row_id} --requeue" in (row.status_message or "")
+    assert bridge.emulator.state.calls("createFeed") == 1
+    shown = feeds_dao.recent_feeds(bridge.engine)[0]  # the health page's feed table
+    assert shown["state"] == "unknown" and "2 days" in shown["last_error"]
+
+
+def test_cancellation_feed_stuck_in_progress_is_replanned(bridge: Bridge) -> None:
+    """The same bound for a cancellation: Amazon refuses to cancel twice, so it is sent
+    again in a new feed instead of being parked."""
+    order = bridge.order([MUG])
+    row_id = bridge.creditmemo(order, {"MUG-1": 2})
+    bridge.emulator.state.slow_next_feed(polls=10**9)
+    bridge.drive()
+    bridge.clock.advance(days=2, seconds=1)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["unknown", "done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.amazon_order(order).status == "Canceled"
+
+
+@pytest.mark.parametrize("quirk", [FeedFaultKind.NO_RESULT_DOCUMENT, FeedFaultKind.ODD_STATUS])
+def test_nonsense_getfeed_answers_end_unknown(bridge: Bridge, quirk: FeedFaultKind) -> None:
+    """Issue 7 item 5: getFeed saying DONE without resultFeedDocumentId, or a status the
+    model does not define, was polled for good. After POLL_ANOMALIES answers the feed is
+    unknown, its refund parked, never resubmitted."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_feed_fault(quirk)
+    bridge.drive()
+    for _ in range(4):
+        bridge.clock.advance(minutes=15)
+        bridge.drive()
+
+    assert feed_states(bridge) == ["unknown"]
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention", row.status_message
+    assert "getFeed said" in (row.status_message or "")
+    assert bridge.emulator.state.calls("createFeed") == 1
+
+
+def test_earlier_getfeed_failures_do_not_use_up_the_report_reads(bridge: Bridge) -> None:
+    """Issue 7 item 6: one shared counter parked a refund after a single unreadable report
+    because two unrelated getFeed failures came first. Each step counts its own attempts."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    emu = bridge.emulator.state
+    emu.slow_next_feed(polls=1)
+    bridge.drive()
+    for _ in range(2):  # two getFeed failures
+        emu.inject_fault("getFeed", FaultKind.ERROR, status=404)
+        bridge.clock.advance(minutes=15)
+        bridge.drive()
+    assert feed_row(bridge).poll_attempts == 2
+    emu.process_pending_feeds()
+    report_id = emu.all_feeds()[0].result_feed_document_id
+    assert report_id is not None
+    with emu.lock:
+        good = emu.documents[report_id].content
+        emu.documents[report_id].content = b"<ProcessingReport><StatusCode>Complete"
+    bridge.clock.advance(minutes=15)
+    bridge.drive()  # one unreadable read
+    assert feed_states(bridge) == ["submitted"]
+    with emu.lock:
+        emu.documents[report_id].content = good  # the download was cut short
+    bridge.clock.advance(minutes=15)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["done"]
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert (feed_row(bridge).poll_attempts, feed_row(bridge).report_attempts) == (2, 1)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_createfeed_401_403_refreshes_the_token_and_is_sent(bridge: Bridge, status: int) -> None:
+    """Issue 7 item 7: a transient 401/403 on createFeed rejected every message of the feed
+    for good. Amazon created nothing, so the client refreshes the LWA token and sends it
+    again; the refund goes out once."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR, status=status)
+    tokens_before = bridge.emulator.state.calls("lwaToken")
+    bridge.drive()
+
+    assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
+    assert bridge.emulator.state.calls("createFeed") == 2
+    assert bridge.emulator.state.calls("lwaToken") > tokens_before
+    assert bridge.refunds(order, "MUG-1").adjustments == 1
+
+
+def test_createfeed_403_that_persists_goes_back_then_ends_with_the_instruction(
+    bridge: Bridge,
+) -> None:
+    """A 403 that a fresh token does not cure is no refusal of the content: the feed goes
+    back to `uploaded` (nothing blocks: Amazon created nothing), and only after
+    SUBMIT_ATTEMPTS the messages end rejected, telling the operator what to fix."""
+    from sidecar.feeds import SUBMIT_ATTEMPTS
+
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR, status=403, count=100)
+    bridge.drive()
+    assert feed_states(bridge) == ["uploaded"]
+    assert bridge.row(row_id).status == "submitted"
+    for _ in range(SUBMIT_ATTEMPTS):
+        bridge.clock.advance(minutes=11)
+        bridge.drive()
+
+    assert feed_states(bridge) == ["cancelled"]
+    row = bridge.row(row_id)
+    assert row.status == "rejected"
+    assert "sidecar outbox requeue --status rejected" in (row.status_message or "")
+    assert bridge.emulator.state.calls("getFeeds") == 0
+    assert bridge.emulator.state.all_feeds() == []
+
+
+def test_createfeed_500_blocks_its_group_only_for_the_grace(bridge: Bridge) -> None:
+    """Issue 7 item 10: only an unknown outcome (timeout, 5xx) blocks the group, for
+    UNKNOWN_OUTCOME_BLOCK at most when Amazon shows nothing; a 429 or 401/403 blocks
+    nothing (test_throttled_createfeed_..., test_createfeed_401_403_...)."""
+    from sidecar.feeds import UNKNOWN_OUTCOME_BLOCK
+
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR)  # 500, nothing created
+    bridge.drive()
+    assert feed_states(bridge) == ["submitting"]
+    bridge.clock.advance(seconds=UNKNOWN_OUTCOME_BLOCK.total_seconds() + 1)
+    bridge.drive()
+    assert bridge.row(row_id).status == "done"
+    assert timedelta(minutes=5) >= UNKNOWN_OUTCOME_BLOCK
+
+
+def test_upload_url_of_a_foreign_host_is_never_used(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 7 item 14: the feed upload went to whatever URL createFeedDocument returned.
+    A URL outside the account's upload hosts is refused before a byte is sent; the feed
+    asks for a new document later."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    account = bridge.worker.cfg.account_for_store(STORE)
+    assert account is not None
+    client = bridge.worker.ctx.client_for(account)
+    real = client.create_feed_document
+    sent: list[str] = []
+
+    def evil(content_type: str) -> tuple[str, str]:
+        doc_id, _url = real(content_type)
+        return doc_id, "http://169.254.169.254/latest/upload?X-Amz-Signature=x"
+
+    monkeypatch.setattr(client, "create_feed_document", evil)
+    monkeypatch.setattr(client, "_raw", lambda *a, **k: sent.append(str(a[2])))
+    bridge.drive()
+    assert sent == []
+    assert feed_states(bridge) == ["planned"]
+    assert "not in the account's upload_hosts" in (feed_row(bridge).last_error or "")
+    monkeypatch.undo()
+    bridge.clock.advance(minutes=11)
+    bridge.drive()
+    assert bridge.row(row_id).status == "done"
