@@ -83,6 +83,13 @@ class Reconcile(Step):
             if f.feed_id not in known
             and (not f.marketplace_ids or row.marketplace_id in f.marketplace_ids)
         ]
+        undecided = [f.feed_id for f in candidates if verdict(f, None, ours) is Verdict.UNDECIDED]
+        if undecided and now - started < RECONCILE_GIVE_UP:
+            # judged once Amazon has finished them all (reports are read only then: their
+            # getFeedDocument budget is 0.0222/s)
+            self.release(row, next_check_at=now + RECONCILE_RETRY)
+            detail = f"candidates {', '.join(undecided)} still processing; waiting"
+            return StepResult(row.id, "submitting", detail, moved=False)
         verdicts = {f.feed_id: verdict(f, self._report(client, f), ours) for f in candidates}
         proven = [f for f in candidates if verdicts[f.feed_id] is Verdict.OURS]
         if len(proven) == 1:
@@ -101,11 +108,6 @@ class Reconcile(Step):
                 f"be ours; {len(candidates)} other feed(s) ruled out by their reports)",
             )
             return StepResult(row.id, "uploaded", "not created; will submit again")
-        waiting = any(verdicts[f] is Verdict.UNDECIDED for f in open_)
-        if waiting and now - started < RECONCILE_GIVE_UP:
-            self.release(row, next_check_at=now + RECONCILE_RETRY)
-            detail = f"candidates {', '.join(open_)}; waiting"
-            return StepResult(row.id, "submitting", detail, moved=False)
         return Apply(self.ctx).unknown(
             row,
             f"createFeed at {started:%Y-%m-%d %H:%M:%S} UTC had no answer, and getFeeds shows "

@@ -770,3 +770,26 @@ def test_upload_url_of_a_foreign_host_is_never_used(
     bridge.clock.advance(minutes=11)
     bridge.drive()
     assert bridge.row(row_id).status == "done"
+
+
+def test_a_candidate_still_processing_is_waited_for_then_named(bridge: Bridge) -> None:
+    """The answer is lost and Amazon keeps our feed IN_PROGRESS: the reconcile waits (no
+    report is read meanwhile) and after RECONCILE_GIVE_UP parks the refund naming it."""
+    order = bridge.order([MUG], shipped={"MUG-1": 2})
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.emulator.state.slow_next_feed(polls=10**9)
+    bridge.emulator.state.inject_fault("createFeed", FaultKind.ERROR_AFTER)
+    bridge.drive()
+    for _ in range(3):
+        bridge.clock.advance(minutes=6)
+        bridge.drive()
+    assert feed_states(bridge) == ["submitting"]
+    assert bridge.emulator.state.calls("getFeedDocument") == 0
+    bridge.clock.advance(hours=2)
+    bridge.drive()
+
+    assert feed_states(bridge) == ["unknown"]
+    (candidate,) = amazon_feed_ids(bridge)
+    row = bridge.row(row_id)
+    assert row.status == "needs_attention" and candidate in (row.status_message or "")
+    assert bridge.emulator.state.calls("createFeed") == 1
