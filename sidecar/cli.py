@@ -129,12 +129,17 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         from sidecar.resolution import resolve
 
         ok = resolve(engine, args.id, done=args.done, actor=actor, reason=args.reason)
-        print(
-            f"row {args.id} resolved as {'done' if args.done else 'requeued'}"
-            if ok
-            else f"row {args.id} is not waiting for a human (needs_attention); nothing changed"
+        if ok:
+            print(f"row {args.id} resolved as {'done' if args.done else 'requeued'}")
+            return 0
+        row = dao.get(engine, args.id)
+        hint = (
+            f"; to send it again: `sidecar outbox requeue --id {args.id} --reason ...`"
+            if row is not None and row.status in dao.REQUEUEABLE
+            else ""
         )
-        return 0 if ok else 1
+        print(f"row {args.id} is not waiting for a human (needs_attention); nothing changed{hint}")
+        return 1
     return 2
 
 

@@ -236,6 +236,19 @@ def test_outbox_resolve(cli_db: Engine, capsys: pytest.CaptureFixture[str], flag
     assert len(audit_rows(cli_db)) == 1
 
 
+def test_outbox_resolve_of_a_dead_row_names_requeue(
+    cli_db: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every operator action ends in a sent refund, a terminal state, or a refusal naming the
+    right command: resolve on a dead row points to requeue."""
+    dead = add_outbox_row(cli_db, 1, status="dead", message="gave up")
+    code, out, _ = run(capsys, "outbox", "resolve", str(dead), "--requeue", "--reason", "r")
+    assert code == 1
+    assert f"sidecar outbox requeue --id {dead}" in out
+    row = outbox_dao.get(cli_db, dead)
+    assert row is not None and row.status == "dead"
+
+
 def test_outbox_resolve_needs_done_or_requeue(cli_db: Engine,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["outbox", "resolve", "1", "--reason", "r"],
