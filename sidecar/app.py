@@ -382,7 +382,15 @@ def _reason() -> str:
 
 def admin_requeue(outbox_id: int) -> Response:
     actor = _require_admin()
-    done = outbox_dao.requeue(_engine(), [outbox_id], actor=actor, reason=_reason())
+    try:
+        done = outbox_dao.requeue(_engine(), [outbox_id], actor=actor, reason=_reason())
+    except outbox_dao.NeedsResolution as exc:
+        hint = f'; or POST /admin/outbox/{outbox_id}/resolve {{"outcome": "done"|"requeue"}}'
+        return Response(
+            json.dumps({"requeued": [], "error": f"{exc}{hint}"}),
+            status=409,
+            mimetype="application/json",
+        )
     return Response(
         json.dumps({"requeued": done}), status=200 if done else 409, mimetype="application/json"
     )

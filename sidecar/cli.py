@@ -130,25 +130,34 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         if not args.id and not args.status:
             print("give --id or --status", file=sys.stderr)
             return 2
-        done = dao.requeue(
-            engine,
-            args.id or None,
-            status=None if args.id else args.status,
-            actor=actor,
-            reason=args.reason,
-        )
+        try:
+            done = dao.requeue(
+                engine,
+                args.id or None,
+                status=None if args.id else args.status,
+                actor=actor,
+                reason=args.reason,
+            )
+        except dao.NeedsResolution as exc:
+            print(f"sidecar: {exc}", file=sys.stderr)
+            return 1
         print(f"requeued {len(done)} row(s): {', '.join(map(str, done))}")
         return 0 if done else 1
     if args.outbox_cmd == "resolve":
         from sidecar.resolution import resolve
 
         ok = resolve(engine, args.id, done=args.done, actor=actor, reason=args.reason)
-        print(
-            f"row {args.id} resolved as {'done' if args.done else 'requeued'}"
-            if ok
-            else f"row {args.id} is not waiting for a human (needs_attention); nothing changed"
+        if ok:
+            print(f"row {args.id} resolved as {'done' if args.done else 'requeued'}")
+            return 0
+        row = dao.get(engine, args.id)
+        hint = (
+            f"; to send it again: `sidecar outbox requeue --id {args.id} --reason ...`"
+            if row is not None and row.status in dao.REQUEUEABLE
+            else ""
         )
-        return 0 if ok else 1
+        print(f"row {args.id} is not waiting for a human (needs_attention); nothing changed{hint}")
+        return 1
     return 2
 
 
@@ -189,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=50)
     sh = osub.add_parser("show", help="one row")
     sh.add_argument("id", type=int)
-    rq = osub.add_parser("requeue", help="send dead/rejected/skipped/needs_attention rows back")
+    rq = osub.add_parser(
+        "requeue", help="send dead/rejected/skipped rows back (needs_attention: use resolve)"
+    )
     rq.add_argument("--id", type=int, action="append", default=[])
     rq.add_argument("--status", choices=["dead", "rejected", "skipped", "needs_attention"])
     rq.add_argument("--reason", required=True)

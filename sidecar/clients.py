@@ -36,6 +36,7 @@ class ClientFactory:
                     account.credentials,
                     self.limiter,
                     session=requests.Session(),
+                    upload_hosts=account.settings.upload_hosts,
                 )
                 self._clients[account.account_id] = client
             return client

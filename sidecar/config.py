@@ -139,6 +139,7 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             tax_convention=TaxConvention(
                 str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))
             ),
+            upload_hosts=_upload_hosts(spec.get("upload_hosts", [])),
         )
         raw_rates = spec.get("rate_limits", {})
         rates: dict[str, tuple[str, int]] = {}
@@ -162,6 +163,13 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
         raise ConfigError(f"account {account_id!r}: missing {exc.args[0]}") from None
     except (ConfigError, ValueError, TypeError) as exc:
         raise ConfigError(f"account {account_id!r}: {exc}") from None
+
+
+def _upload_hosts(value: object) -> tuple[str, ...]:
+    """`upload_hosts`: origins the feed upload may go to (docs/feeds.md, "Upload hosts")."""
+    if not isinstance(value, list) or not all(isinstance(h, str) and h for h in value):
+        raise ConfigError('upload_hosts must be a list of origins, e.g. ["http://127.0.0.1:8123"]')
+    return tuple(value)
 
 
 def load_accounts(path: Path, env: Mapping[str, str]) -> tuple[AmazonAccount, ...]:

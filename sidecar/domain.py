@@ -190,6 +190,7 @@ class AccountSettings:
     create_order_in_magento: bool = True
     adjustment_fee_as_restocking_fee: bool = False  # optional rule 9 improvement, off by default
     tax_convention: TaxConvention = TaxConvention.NET_PLUS_TAX
+    upload_hosts: tuple[str, ...] = ()  # feed upload origins; empty: Amazon's, https only
 
 
 @dataclass(frozen=True)

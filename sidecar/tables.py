@@ -165,6 +165,8 @@ feed = Table(
     Column("account_id", String(64), nullable=False),
     Column("feed_type", String(64), nullable=False),
     Column("marketplace_id", String(32), nullable=False),
+    # seller|feed type|marketplace from planning until the feedId is stored (007, unique)
+    Column("inflight_slot", String(191)),
     Column("state", String(32), nullable=False),
     Column("content", MediumText, nullable=False),
     Column("content_sha256", String(64), nullable=False),
@@ -179,6 +181,9 @@ feed = Table(
     Column("finished_at", Time6),
     Column("next_check_at", Time6, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("submit_attempts", Integer, nullable=False, server_default="0"),
+    Column("poll_attempts", Integer, nullable=False, server_default="0"),
+    Column("report_attempts", Integer, nullable=False, server_default="0"),
     Column("lease_token", String(36)),
     Column("lease_expires_at", Time6),
     Column("last_error", Text),
@@ -186,6 +191,7 @@ feed = Table(
     Column("updated_at", Time6, nullable=False),
     Index("REFUND_BRIDGE_FEED_STATE_NEXT_CHECK", "state", "next_check_at", "id"),
     Index("REFUND_BRIDGE_FEED_AMAZON_FEED_ID", "amazon_feed_id"),
+    Index("REFUND_BRIDGE_FEED_INFLIGHT_SLOT", "inflight_slot", unique=True),
 )
 
 # One OrderAdjustment / OrderAcknowledgement message, waiting for or inside a feed.

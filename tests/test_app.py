@@ -317,6 +317,27 @@ def test_requeue_leaves_live_and_done_rows_alone(client: FlaskClient, engine: En
     assert audit_rows(engine) == []
 
 
+def test_requeue_refuses_a_needs_attention_row_and_names_resolve(
+    client: FlaskClient, engine: Engine
+) -> None:
+    """Issue 7 item 2: POST /admin/outbox/ID/requeue on a needs_attention row made it end
+    `skipped: already submitted`, never sent, its ledger pending forever. It is refused
+    with 409 and a message naming `sidecar outbox resolve ID --requeue|--done` (and the
+    resolve endpoint); nothing changes."""
+    oid, mine, untouched, _ = _needs_attention_with_ledger(engine)
+    resp = client.post(f"/admin/outbox/{oid}/requeue", json={"reason": "r"}, headers=auth())
+    assert resp.status_code == 409
+    body = resp.get_json()
+    assert body["requeued"] == []
+    assert f"sidecar outbox resolve {oid} --requeue" in body["error"]
+    assert f"sidecar outbox resolve {oid} --done" in body["error"]
+    assert f"/admin/outbox/{oid}/resolve" in body["error"]
+    row = outbox_dao.get(engine, oid)
+    assert row is not None and row.status == "needs_attention"
+    assert ledger_states(engine) == {**dict.fromkeys(mine, "pending"), **untouched}
+    assert audit_rows(engine) == []
+
+
 def _needs_attention_with_ledger(engine: Engine) -> tuple[int, list[int], dict[int, str], int]:
     """A needs_attention row with two pending ledger rows and an unknown feed message, plus
     rows that must not change: its own confirmed entry and another row's pending one."""

@@ -201,6 +201,27 @@ def test_outbox_requeue_nothing_to_do(cli_db: Engine, capsys: pytest.CaptureFixt
     assert audit_rows(cli_db) == []
 
 
+@pytest.mark.parametrize("target", ["--id", "--status"])
+def test_outbox_requeue_refuses_needs_attention_and_names_resolve(
+    cli_db: Engine, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """Issue 7 item 2: `sidecar outbox requeue` on a needs_attention row made it end
+    `skipped: already submitted` with its ledger pending forever. It is refused now, nothing
+    changes, and the message names `sidecar outbox resolve ID --done|--requeue`."""
+    oid = add_outbox_row(cli_db, 1, status="needs_attention", message="UNKNOWN OUTCOME")
+    entry = add_ledger_row(cli_db, oid)
+    value = str(oid) if target == "--id" else "needs_attention"
+    code, out, err = run(capsys, "outbox", "requeue", target, value, "--reason", "r")
+    assert (code, out) == (1, "")
+    assert "sidecar outbox resolve" in err and "--requeue" in err and "--done" in err
+    if target == "--id":
+        assert f"sidecar outbox resolve {oid} --requeue" in err
+    row = outbox_dao.get(cli_db, oid)
+    assert row is not None and row.status == "needs_attention"
+    assert ledger_states(cli_db) == {entry: "pending"}
+    assert audit_rows(cli_db) == []
+
+
 def test_outbox_requeue_needs_a_reason(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["outbox", "requeue", "--id", "1"])
@@ -232,6 +253,19 @@ def test_outbox_resolve(cli_db: Engine, capsys: pytest.CaptureFixture[str], flag
     assert code == 1
     assert "is not waiting for a human" in out
     assert len(audit_rows(cli_db)) == 1
+
+
+def test_outbox_resolve_of_a_dead_row_names_requeue(
+    cli_db: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every operator action ends in a sent refund, a terminal state, or a refusal naming the
+    right command: resolve on a dead row points to requeue."""
+    dead = add_outbox_row(cli_db, 1, status="dead", message="gave up")
+    code, out, _ = run(capsys, "outbox", "resolve", str(dead), "--requeue", "--reason", "r")
+    assert code == 1
+    assert f"sidecar outbox requeue --id {dead}" in out
+    row = outbox_dao.get(cli_db, dead)
+    assert row is not None and row.status == "dead"
 
 
 def test_outbox_resolve_needs_done_or_requeue(cli_db: Engine,

@@ -327,3 +327,27 @@ def test_a_database_url_that_does_not_parse_is_refused_without_quoting_it(url: s
 def test_a_percent_encoded_password_is_fine() -> None:
     url = "mysql+pymysql://bridge:pa%40ss%3Aword@db:3306/magento"
     assert from_env({"SIDECAR_DATABASE_URL": url}).database_url == url
+
+
+def test_upload_hosts_default_to_amazons_and_may_name_the_emulator(
+    tmp_path: Path, refresh_file: Path
+) -> None:
+    """Issue 7 item 14: empty by default (Amazon's document hosts over https only); an
+    account may list the emulator's origin. A bare string is refused, not split."""
+    eu, _ = load_accounts(write(tmp_path, full_toml(refresh_file)), ENV)
+    assert eu.settings.upload_hosts == ()
+    body = full_toml(refresh_file).replace(
+        'region = "eu"', 'region = "eu"\nupload_hosts = ["http://127.0.0.1:8123"]')
+    eu, _ = load_accounts(write(tmp_path, body), ENV)
+    assert eu.settings.upload_hosts == ("http://127.0.0.1:8123",)
+    bad = full_toml(refresh_file).replace(
+        'region = "eu"', 'region = "eu"\nupload_hosts = "http://127.0.0.1:8123"')
+    with pytest.raises(ConfigError, match="upload_hosts must be a list"):
+        load_accounts(write(tmp_path, bad), ENV)
+
+
+def test_the_compose_account_allows_the_emulator_host() -> None:
+    path = Path(__file__).resolve().parent.parent / "docker" / "accounts.toml"
+    env = {"EMULATOR_LWA_CLIENT_SECRET": "s", "EMULATOR_REFRESH_TOKEN": "t"}
+    (demo,) = load_accounts(path, env)
+    assert demo.settings.upload_hosts == (demo.credentials.endpoint,)

@@ -14,7 +14,14 @@ Retries:
   broken connection or a 5xx Amazon may or may not have created the feed, so the client
   raises :class:`OutcomeUnknown` and the caller reconciles with ``getFeeds``. Only a connect
   timeout / refused connection (nothing was sent) is retried for ``createFeed``.
+* **401 / 403**: the cached LWA token is dropped and the call is sent once more with a
+  fresh one (Amazon processed nothing, so this is safe for ``createFeed`` too); a second
+  401/403 is an :class:`SpApiError`.
 * **other 4xx**: :class:`SpApiError` with Amazon's code and message.
+
+Uploads go only to Amazon's document hosts over https (:data:`AMAZON_UPLOAD_HOST`), or to
+the origins an account lists in ``upload_hosts`` (the emulator): any other URL is refused
+with :class:`UnsafeUploadUrl` before a byte is sent.
 
 Every HTTP call logs one line: operation, HTTP status, ``x-amzn-RequestId``, duration in
 ms. Tokens, secrets and URLs (presigned URLs carry credentials in their query) are never
@@ -36,7 +43,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -69,6 +76,13 @@ FULFILLMENT_STATUSES = frozenset({
 
 # a processing report is small; anything near this is broken or hostile
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
+#: Amazon's feed document buckets (presigned S3 URLs from createFeedDocument), e.g.
+#: tortuga-prod-na.s3.amazonaws.com, tortuga-prod-na.s3-external-1.amazonaws.com,
+#: tortuga-prod-eu.s3-eu-west-1.amazonaws.com, tortuga-prod-fe.s3-us-west-2.amazonaws.com.
+#: The bucket name is matched whole, so no other bucket (whoever owns it) can pass.
+AMAZON_UPLOAD_HOST = re.compile(
+    r"tortuga-prod-(?:na|eu|fe)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com")
 
 JsonObject = dict[str, Any]
 
@@ -112,6 +126,44 @@ class Throttled(SpApiError):
 
 class SpApiUnavailable(SpApiError):
     """5xx / timeouts / connection errors on an idempotent call, after all attempts."""
+
+
+class UnsafeUploadUrl(SpApiError):
+    """createFeedDocument returned an upload URL that is not an allowed https host."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("uploadFeedDocument", 0, "UnsafeUploadUrl", reason)
+
+
+def check_upload_url(url: str, allowed: Sequence[str] = ()) -> None:
+    """Raise :class:`UnsafeUploadUrl` unless ``url`` may receive the feed's bytes.
+
+    ``allowed`` empty: https to an Amazon document host only. Otherwise each entry is an
+    origin, ``scheme://host[:port]`` (``http://127.0.0.1:8123`` for the emulator), or a
+    bare ``host[:port]`` meaning https; the URL's origin must equal one of them. The URL
+    itself is never quoted in the error (its query holds the presigned credentials)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeUploadUrl("the upload URL cannot be parsed") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUploadUrl(f"the upload URL for {host} carries user info")
+    if not allowed:
+        if scheme != "https" or port not in (None, 443) or not AMAZON_UPLOAD_HOST.fullmatch(host):
+            raise UnsafeUploadUrl(
+                f"upload URL {scheme}://{host} is not an Amazon feed document host over https")
+        return
+    default_port = {"https": 443, "http": 80}.get(scheme)
+    origin = f"{scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+    for entry in allowed:
+        want = entry.strip().lower().rstrip("/")
+        if "://" not in want:
+            want = f"https://{want}"
+        if origin == want:
+            return
+    raise UnsafeUploadUrl(f"upload URL {origin} is not in the account's upload_hosts")
 
 
 class OutcomeUnknown(RuntimeError):
@@ -313,8 +365,10 @@ class SpApiClient:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        upload_hosts: Sequence[str] = (),
     ) -> None:
         self.account_id = account_id
+        self._upload_hosts = tuple(upload_hosts)
         self._creds = credentials
         self._limiter = limiter
         self._session = session if session is not None else requests.Session()
@@ -345,7 +399,9 @@ class SpApiClient:
         return str(doc["feedDocumentId"]), str(doc["url"])
 
     def upload_feed_document(self, url: str, content: bytes, content_type: str) -> None:
-        """PUT the bytes to the presigned URL: exactly ``content_type``, no auth headers."""
+        """PUT the bytes to the presigned URL: exactly ``content_type``, no auth headers.
+        Only to an allowed host over https (:func:`check_upload_url`)."""
+        check_upload_url(url, self._upload_hosts)
         self._raw("uploadFeedDocument", "PUT", url, data=content,
                   headers={"Content-Type": content_type})
 
@@ -560,6 +616,7 @@ class SpApiClient:
                 if json_body is not None else None)
         attempt = 0  # attempts that failed with 5xx / network errors
         throttles = 0
+        refreshed = False  # a 401/403 is answered with one fresh LWA token
         while True:
             try:
                 # a non-idempotent call never waits long: its caller holds a lease and
@@ -629,7 +686,12 @@ class SpApiClient:
                 continue
             code, message, details = _error_of(resp)
             if resp.status_code in (401, 403):
+                # an expired or revoked access token: Amazon processed nothing, so every
+                # operation (createFeed too) may be sent again, once, with a fresh token
                 self._tokens.invalidate(self.account_id)
+                if not refreshed:
+                    refreshed = True
+                    continue
             raise SpApiError(operation, resp.status_code, code, message, request_id, details)
 
     def _send(self, method: str, url: str, data: bytes | None,

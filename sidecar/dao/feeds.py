@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from sidecar.clock import utcnow
 from sidecar.db import retry_transient
@@ -17,6 +18,16 @@ from sidecar.tables import feed, feed_message
 
 ACTIVE_STATES = ("planned", "document_created", "uploaded", "submitting", "submitted")
 TERMINAL_STATES = ("done", "cancelled", "fatal", "unknown")
+# a feed in one of these states no longer holds its in-flight slot (its feedId is stored,
+# or it ended): the next feed of the slot may be planned
+SLOT_FREE_STATES = frozenset(("submitted", *TERMINAL_STATES))
+
+
+def slot_of(seller_id: str, feed_type: str, marketplace_id: str) -> str:
+    """The in-flight slot of a group. Keyed by the seller, not the account name: getFeeds
+    shows a seller's feeds of every account configured for it, so two accounts of one
+    seller and marketplace must not have createFeed answers outstanding at once either."""
+    return f"{seller_id}|{feed_type}|{marketplace_id}"
 
 
 @dataclass(frozen=True)
@@ -33,9 +44,15 @@ class FeedRow:
     amazon_feed_id: str | None
     result_document_id: str | None
     submit_started_at: datetime | None
-    attempts: int
+    attempts: int  # failures since the feed last moved (the backoff)
     lease_token: str
     created_at: datetime
+    inflight_slot: str | None = None
+    submitted_at: datetime | None = None
+    processing_status: str | None = None
+    submit_attempts: int = 0
+    poll_attempts: int = 0
+    report_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,9 +127,15 @@ def plan_feed(
     marketplace_id: str,
     max_messages: int,
     build: Callable[[Sequence[tuple[int, str]]], tuple[bytes, int]],
+    slot: str | None = None,
 ) -> int | None:
     """Put waiting messages into a new feed (state planned). `build` gets (MessageID, decision
-    JSON) pairs and returns the XML plus how many of them fit under the size limit."""
+    JSON) pairs and returns the XML plus how many of them fit under the size limit.
+
+    The feed takes the group's in-flight `slot` in the same transaction (a unique key): when
+    another feed of the slot is planned, on its way to createFeed or waiting for its answer,
+    the insert fails, nothing is planned and None is returned. Two planners racing get one
+    feed, whatever they read before."""
 
     def tx() -> int | None:
         with engine.begin() as conn:
@@ -141,6 +164,7 @@ def plan_feed(
                         account_id=account_id,
                         feed_type=feed_type,
                         marketplace_id=marketplace_id,
+                        inflight_slot=slot,
                         state="planned",
                         content=content.decode("utf-8"),
                         content_sha256=hashlib.sha256(content).hexdigest(),
@@ -160,7 +184,10 @@ def plan_feed(
                 )
             return feed_pk
 
-    return retry_transient(tx)
+    try:
+        return retry_transient(tx)
+    except IntegrityError:
+        return None  # the slot is taken: another feed of this group is in flight
 
 
 def claim_feeds(
@@ -213,6 +240,12 @@ def claim_feeds(
                         attempts=r.attempts,
                         lease_token=token,
                         created_at=r.created_at,
+                        inflight_slot=r.inflight_slot,
+                        submitted_at=r.submitted_at,
+                        processing_status=r.processing_status,
+                        submit_attempts=r.submit_attempts,
+                        poll_attempts=r.poll_attempts,
+                        report_attempts=r.report_attempts,
                     )
                 )
             return claimed
@@ -229,6 +262,8 @@ def advance_values(
     conn: Connection, row: FeedRow, values: dict[str, object], *, release: bool
 ) -> bool:
     values = {**values, "updated_at": utcnow()}
+    if values.get("state") in SLOT_FREE_STATES:
+        values["inflight_slot"] = None  # feedId stored or feed ended: the group may move on
     if release:
         values.update(lease_token=None, lease_expires_at=None)
     result = conn.execute(
@@ -283,15 +318,27 @@ def set_message_result(
     )
 
 
+def slots_in_flight(engine: Engine) -> set[str]:
+    """Slots held by a feed between planning and its stored feedId. Only a hint for the
+    planner (it saves building XML that the unique key would refuse); the key decides."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(feed.c.inflight_slot).where(feed.c.inflight_slot.is_not(None))
+        ).all()
+    return {str(r[0]) for r in rows}
+
+
 def groups_in_flight(engine: Engine) -> set[tuple[str, str, str]]:
-    """(account, feed type, marketplace) that have a feed on its way to createFeed, or one in
-    `submitting` (createFeed's outcome not yet known): until that one is reconciled no other
-    feed of the group may be created, or its reconcile could adopt the other feed's Amazon
-    feed (and the other, finding nothing, would be sent a second time)."""
+    """(account, feed type, marketplace) with a feed on its way to createFeed or in
+    `submitting`: feeds planned before migration 007 hold no slot, so the planner still
+    waits for them."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(feed.c.account_id, feed.c.feed_type, feed.c.marketplace_id)
-            .where(feed.c.state.in_(("planned", "document_created", "uploaded", "submitting")))
+            .where(
+                feed.c.state.in_(("planned", "document_created", "uploaded", "submitting")),
+                feed.c.inflight_slot.is_(None),
+            )
             .distinct()
         ).all()
     return {(r[0], r[1], r[2]) for r in rows}
@@ -335,7 +382,11 @@ def recent_feeds(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
                 feed.c.message_count,
                 feed.c.amazon_feed_id,
                 feed.c.processing_status,
+                feed.c.submit_attempts,
+                feed.c.poll_attempts,
+                feed.c.report_attempts,
                 feed.c.last_error,
+                feed.c.submitted_at,
                 feed.c.created_at,
                 feed.c.updated_at,
             )

@@ -80,14 +80,31 @@ TERMINAL: Final = frozenset({DONE, SKIPPED, REJECTED, DEAD, NEEDS_ATTENTION})
 COMPLETE_STATUSES: Final = TERMINAL | {SUBMITTED}
 # what the feed tracker may set on a submitted row once Amazon's report is in (or not)
 SETTLE_STATUSES: Final = TERMINAL | {PENDING}
-# what an operator may send back to pending with requeue()
-REQUEUEABLE: Final = frozenset({DEAD, REJECTED, NEEDS_ATTENTION, SKIPPED})
+# what an operator may send back to pending with requeue(); a needs_attention row is
+# settled with resolve (its refund may be on Amazon, and its ledger entries still count)
+REQUEUEABLE: Final = frozenset({DEAD, REJECTED, SKIPPED})
 RESOLVE_STATUSES: Final = frozenset({DONE, PENDING})
 
 # TEXT holds 65,535 bytes; 4-byte utf8mb4 characters * 8,000 stays well below it, so a huge
 # error (an HTML error page, a traceback) can never make a status write fail.
 MAX_TEXT: Final = 8000
 MAX_OWNER: Final = 128  # lease_owner / audit actor VARCHAR(128)
+
+
+class NeedsResolution(ValueError):
+    """requeue() was asked for needs_attention rows: only resolve may settle them."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        listed = ", ".join(map(str, ids))
+        example = ids[0] if ids else "ID"
+        super().__init__(
+            f"outbox row(s) {listed} need(s) attention: the refund may already be on Amazon, "
+            "and a requeue would neither resend it nor free its amount. Check the order in "
+            f"Seller Central, then `sidecar outbox resolve {example} --done --reason ...` "
+            f"(it is there) or `sidecar outbox resolve {example} --requeue --reason ...` "
+            "(it is not; it is decided and sent again). Nothing was changed."
+        )
 
 
 class LeaseError(ValueError):
@@ -498,6 +515,8 @@ def requeue_in(
     """requeue() inside the caller's transaction."""
     if (ids is None) == (status is None):
         raise ValueError("pass either ids or status")
+    if status == NEEDS_ATTENTION:
+        raise NeedsResolution([])
     if status is not None and status not in REQUEUEABLE:
         raise ValueError(f"cannot requeue {status!r} rows; one of {sorted(REQUEUEABLE)}")
     _check_admin(actor, reason)
@@ -508,6 +527,15 @@ def requeue_in(
         wanted = sorted({int(i) for i in ids})
         if not wanted:
             return []
+        parked = [
+            int(r[0]) for r in conn.execute(
+                select(outbox.c.id).where(
+                    outbox.c.id.in_(wanted), outbox.c.status == NEEDS_ATTENTION
+                ).order_by(outbox.c.id)
+            )
+        ]
+        if parked:
+            raise NeedsResolution(parked)
         pick = pick.where(outbox.c.id.in_(wanted), outbox.c.status.in_(REQUEUEABLE))
     else:
         pick = pick.where(outbox.c.status == status)
@@ -538,9 +566,10 @@ def requeue(
     engine: Engine, ids: Iterable[int] | None = None, *, status: str | None = None,
     actor: str, reason: str, limit: int | None = None, now: datetime | None = None,
 ) -> list[int]:
-    """Send dead / rejected / needs_attention / skipped rows back to pending with their
-    attempts reset; one audit-log row each. Pass either ids or a status filter. Rows in
-    any other status are left alone. Returns the ids requeued."""
+    """Send dead / rejected / skipped rows back to pending with their attempts reset; one
+    audit-log row each. Pass either ids or a status filter. Rows in any other status are
+    left alone. Returns the ids requeued. needs_attention rows are refused with
+    :class:`NeedsResolution` (nothing changes): `resolve` settles them."""
     wanted = None if ids is None else list(ids)  # an iterator must survive a retry
     return _in_tx(
         engine,

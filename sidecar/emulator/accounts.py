@@ -41,6 +41,9 @@ def emulator_account(
             lwa_url=f"{emulator_url}/auth/o2/token",
         ),
         settings=AccountSettings(
-            account_id=account_id, refund_on_creditmemo=refund, tax_convention=convention
+            account_id=account_id,
+            refund_on_creditmemo=refund,
+            tax_convention=convention,
+            upload_hosts=(emulator_url,),  # the emulator's presigned URLs: plain http, loopback
         ),
     )

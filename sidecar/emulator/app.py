@@ -108,20 +108,26 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+#: what getFeed says for a feed injected with FeedFaultKind.ODD_STATUS
+ODD_STATUS = "UNDOCUMENTED"
+
+
 def feed_json(feed: Feed) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "feedId": feed.feed_id,
         "feedType": feed.feed_type,
         "marketplaceIds": feed.marketplace_ids,
         "createdTime": iso(feed.created_time),
-        "processingStatus": feed.status.value,
+        "processingStatus": (
+            ODD_STATUS if feed.quirk == FeedFaultKind.ODD_STATUS else feed.status.value
+        ),
     }
     if feed.processing_start_time is not None:
         doc["processingStartTime"] = iso(feed.processing_start_time)
     if feed.processing_end_time is not None and feed.status in (
             FeedStatus.DONE, FeedStatus.FATAL, FeedStatus.CANCELLED):
         doc["processingEndTime"] = iso(feed.processing_end_time)
-    if feed.result_feed_document_id is not None:
+    if feed.result_feed_document_id is not None and feed.quirk is None:
         doc["resultFeedDocumentId"] = feed.result_feed_document_id
     return doc
 

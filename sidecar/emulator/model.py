@@ -68,6 +68,8 @@ class FeedFaultKind(enum.StrEnum):
 
     FATAL = "fatal"  # processing ends FATAL
     SLOW = "slow"  # stays IN_PROGRESS for ``polls`` extra getFeed polls
+    NO_RESULT_DOCUMENT = "no_result_document"  # ends DONE; getFeed never names its report
+    ODD_STATUS = "odd_status"  # getFeed reports a processingStatus the model does not define
 
 
 @dataclass
@@ -247,6 +249,8 @@ class Feed:
     polls: int = 0
     extra_polls: int = 0
     fatal: FeedFault | None = None
+    #: NO_RESULT_DOCUMENT / ODD_STATUS: how getFeed misreports this feed
+    quirk: FeedFaultKind | None = None
     #: MessageIDs accepted / rejected by processing (for inspection).
     accepted_messages: list[int] = field(default_factory=list)
     rejected_messages: list[int] = field(default_factory=list)

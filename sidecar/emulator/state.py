@@ -499,7 +499,9 @@ class EmulatorState:
                           applied: bool = False, report: bool = False) -> None:
         """The next ``count`` feeds created end FATAL (``applied``: their messages take
         effect anyway; ``report``: a processing report is written) or, for SLOW, stay
-        IN_PROGRESS for ``polls`` more getFeed polls."""
+        IN_PROGRESS for ``polls`` more getFeed polls. NO_RESULT_DOCUMENT: the feed is
+        processed, but getFeed/getFeeds never show its resultFeedDocumentId. ODD_STATUS:
+        getFeed/getFeeds report processingStatus ``UNDOCUMENTED`` (not in the model)."""
         with self.lock:
             self.feed_faults.append(FeedFault(FeedFaultKind(kind), count, polls, applied, report))
 
@@ -669,6 +671,8 @@ class EmulatorState:
                 fault.remaining -= 1
                 if fault.kind == FeedFaultKind.SLOW:
                     feed.extra_polls += fault.polls
+                elif fault.kind in (FeedFaultKind.NO_RESULT_DOCUMENT, FeedFaultKind.ODD_STATUS):
+                    feed.quirk = fault.kind
                 else:
                     feed.fatal = copy.copy(fault)
             self.feed_faults = [f for f in self.feed_faults if f.remaining > 0]

@@ -81,6 +81,7 @@ def make_client(fake: FakeAmazon, limiter: RateLimiter, session: requests.Sessio
             fake.base_url, sign=kwargs.pop("sign", True), keys=kwargs.pop("keys", True))
         timeout = kwargs.pop("timeout", (2.0, 5.0))
         kwargs.setdefault("tokens", LwaTokenProvider(session, timeout=timeout))
+        kwargs.setdefault("upload_hosts", (fake.base_url,))  # the fake's plain-http documents
         return SpApiClient(ACCOUNT, creds, kwargs.pop("limiter", limiter), session, timeout,
                            sleep=clock.sleep, **kwargs)
     return factory

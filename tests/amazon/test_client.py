@@ -17,6 +17,8 @@ from sidecar.amazon.client import (
     SpApiError,
     SpApiUnavailable,
     Throttled,
+    UnsafeUploadUrl,
+    check_upload_url,
     encode_query,
     parse_retry_after,
 )
@@ -404,3 +406,74 @@ def test_download_inflates_an_http_gzip_only_up_to_the_cap(make_client: ClientFa
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("url", [
+    "https://tortuga-prod-na.s3.amazonaws.com/%2FNinetyDays/amzn1.tortuga.3.x?X-Amz-Signature=s",
+    "https://tortuga-prod-na.s3-external-1.amazonaws.com/doc?X-Amz-Signature=s",
+    "https://tortuga-prod-eu.s3-eu-west-1.amazonaws.com/doc?X-Amz-Signature=s",
+    "https://tortuga-prod-fe.s3-us-west-2.amazonaws.com/doc?X-Amz-Signature=s",
+    "https://TORTUGA-PROD-EU.s3.eu-west-1.amazonaws.com:443/doc",
+])
+def test_amazon_upload_hosts_are_accepted_by_default(url: str) -> None:
+    check_upload_url(url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://tortuga-prod-na.s3.amazonaws.com/doc",  # plain http
+    "https://tortuga-prod-na.s3.amazonaws.com:8443/doc",
+    "https://evil.example/doc?X-Amz-Signature=secret",
+    "https://tortuga-prod-na.attacker.s3.amazonaws.com/doc",  # someone else's bucket
+    "https://tortuga-prod-na.s3.amazonaws.com.evil.example/doc",
+    "https://user:pw@tortuga-prod-na.s3.amazonaws.com/doc",
+    "http://169.254.169.254/latest/meta-data",
+    "http://127.0.0.1:8123/documents/x",  # the emulator, unless configured
+])
+def test_other_upload_urls_are_refused_without_quoting_the_url(url: str) -> None:
+    """Issue 7 item 14: the upload went to any host, plain http accepted."""
+    with pytest.raises(UnsafeUploadUrl) as refused:
+        check_upload_url(url)
+    assert "secret" not in str(refused.value) and "pw" not in str(refused.value)
+
+
+def test_configured_upload_hosts_replace_the_default() -> None:
+    allowed = ("http://127.0.0.1:8123", "uploads.example:9000")
+    check_upload_url("http://127.0.0.1:8123/documents/x?sig=1", allowed)
+    check_upload_url("https://uploads.example:9000/x", allowed)
+    for url in ("http://127.0.0.1:8124/x", "http://uploads.example:9000/x",
+                "https://tortuga-prod-na.s3.amazonaws.com/doc"):
+        with pytest.raises(UnsafeUploadUrl):
+            check_upload_url(url, allowed)
+
+
+def test_upload_to_a_foreign_host_sends_nothing(fake: FakeAmazon,
+                                                make_client: ClientFactory) -> None:
+    client = make_client(upload_hosts=())
+    _doc_id, url = client.create_feed_document(CT)
+    with pytest.raises(UnsafeUploadUrl):
+        client.upload_feed_document(url, XML, CT)
+    assert fake.calls("upload") == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_401_403_refreshes_the_token_and_sends_once_more(
+    fake: FakeAmazon, make_client: ClientFactory, status: int
+) -> None:
+    """Issue 7 item 7: Amazon processed nothing, so even createFeed is sent again, once,
+    with a fresh LWA token; a second refusal is an SpApiError."""
+    client = make_client()
+    doc_id, url = client.create_feed_document(CT)
+    client.upload_feed_document(url, XML, CT)
+    fake.script("createFeed", Reply(status, {"errors": [{"code": "Unauthorized",
+                                                         "message": "expired"}]}))
+    exchanges = len(fake.calls("lwa"))
+    feed_id = client.create_feed("POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc_id)
+    assert feed_id in fake.feeds
+    assert len(fake.calls("createFeed")) == 2
+    assert len(fake.calls("lwa")) == exchanges + 1
+
+    fake.script("createFeed", Reply(status, {}), Reply(status, {}))
+    with pytest.raises(SpApiError) as refused:
+        client.create_feed("POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc_id)
+    assert refused.value.status == status
+    assert len(fake.calls("createFeed")) == 4

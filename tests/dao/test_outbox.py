@@ -333,9 +333,27 @@ def test_requeue_by_id_resets_and_audits(db: Engine) -> None:
         (dead, "requeue", "alice", "Amazon outage over (was dead)"),
         (rejected, "requeue", "alice", "Amazon outage over (was rejected)"),
     ]
-    assert outbox.requeue(db, [attention, skipped], actor="bob", reason="retry") == [
-        attention, skipped]
+    assert outbox.requeue(db, [skipped], actor="bob", reason="retry") == [skipped]
+    assert row(db, attention).status == "needs_attention"  # only resolve settles it
     assert outbox.requeue(db, [], actor="bob", reason="nothing") == []
+
+
+def test_requeue_refuses_needs_attention_rows_and_names_resolve(db: Engine) -> None:
+    """Issue 7 item 2, "an operator requeue that loses a refund": requeue on a needs_attention
+    row made it pending with its ledger entries still pending, so it ended `skipped: already
+    submitted`, never sent, its ledger pending forever. Now it is refused, nothing changes,
+    and the refusal names `sidecar outbox resolve ID --requeue|--done`."""
+    attention, dead = _park(db, ["needs_attention", "dead"])
+    with pytest.raises(outbox.NeedsResolution) as refused:
+        outbox.requeue(db, [dead, attention], actor="bob", reason="retry")
+    text = str(refused.value)
+    assert f"sidecar outbox resolve {attention} --requeue" in text
+    assert f"sidecar outbox resolve {attention} --done" in text
+    assert (row(db, attention).status, row(db, dead).status) == ("needs_attention", "dead")
+    assert audit_rows(db) == []
+    with pytest.raises(outbox.NeedsResolution, match="sidecar outbox resolve"):
+        outbox.requeue(db, status="needs_attention", actor="bob", reason="retry")
+    assert row(db, attention).status == "needs_attention"
 
 
 def test_requeue_by_status(db: Engine) -> None:

@@ -11,7 +11,7 @@ import requests
 from lxml import etree
 
 from sidecar.emulator import EmulatorConfig, EmulatorState, ManualClock, SeedItem
-from sidecar.emulator.model import EmulatorOrder, OrderStatus
+from sidecar.emulator.model import EmulatorOrder, FeedFaultKind, OrderStatus
 from sidecar.emulator.processing import (
     AMOUNT_EXCEEDS_REMAINING,
     CURRENCY_MISMATCH,
@@ -411,3 +411,18 @@ def test_gzip_reports(clock: ManualClock) -> None:
         auto = api.call("GET", path, params={"enableContentEncodingUrlHeader": "true"}).json()
         decoded = requests.get(auto["url"], timeout=TIMEOUT)  # requests un-gzips it
         assert b"<MessagesSuccessful>1</MessagesSuccessful>" in decoded.content
+
+
+def test_feed_quirks_misreport_getfeed(api: Api, state: EmulatorState,
+                                       shipped_order: EmulatorOrder) -> None:
+    """NO_RESULT_DOCUMENT: processed (the refund counts) but getFeed never names the report;
+    ODD_STATUS: getFeed says a processingStatus outside the model."""
+    state.inject_feed_fault(FeedFaultKind.NO_RESULT_DOCUMENT)
+    feed = api.submit(ADJUSTMENT, REFUND_ONE_A)
+    assert feed["processingStatus"] == "DONE"
+    assert "resultFeedDocumentId" not in feed
+    assert state.refund_counter(US_ORDER, US_ITEM_A).adjustments == 1
+
+    state.inject_feed_fault(FeedFaultKind.ODD_STATUS)
+    feed = api.submit(ADJUSTMENT, REFUND_ONE_A)
+    assert feed["processingStatus"] == "UNDOCUMENTED"
