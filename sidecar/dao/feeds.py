@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from sidecar.clock import utcnow
-from sidecar.db import retry_transient
+from sidecar.db import retry_transient, scrub_sql
 from sidecar.tables import feed, feed_message
 
 ACTIVE_STATES = ("planned", "document_created", "uploaded", "submitting", "submitted")
@@ -262,6 +262,8 @@ def advance_values(
     conn: Connection, row: FeedRow, values: dict[str, object], *, release: bool
 ) -> bool:
     values = {**values, "updated_at": utcnow()}
+    if isinstance(values.get("last_error"), str):  # errors are shown on the page: never SQL text
+        values["last_error"] = scrub_sql(str(values["last_error"]))
     if values.get("state") in SLOT_FREE_STATES:
         values["inflight_slot"] = None  # feedId stored or feed ended: the group may move on
     if release:

@@ -79,3 +79,19 @@ def test_the_slot_is_freed_when_the_feed_id_is_stored(engine: Engine) -> None:
         assert dao.advance(conn, row, release=True, state="submitted", amazon_feed_id="F1")
     assert dao.slots_in_flight(engine) == set()
     assert _plan(engine) is not None
+
+
+
+def test_feed_errors_are_stored_without_sql_text(engine: Engine) -> None:
+    """Issue 7 item 15: a feed's last_error is shown on the page and in the CLI, so SQL
+    statement text is dropped when it is written, not only when it is displayed."""
+    _message(engine, 1)
+    assert _plan(engine) is not None
+    (row,) = dao.claim_feeds(engine, lease_seconds=60)
+    raw = "OperationalError: (1205) [SQL: UPDATE refund_bridge_feed SET x=%s] [parameters: (1,)]"
+    with engine.begin() as conn:
+        assert dao.advance(conn, row, release=True, last_error=raw)
+    with engine.connect() as conn:
+        stored = conn.execute(select(feed.c.last_error).where(feed.c.id == row.id)).scalar_one()
+    assert stored.startswith("OperationalError: (1205)")
+    assert "UPDATE" not in stored and "parameters" not in stored
