@@ -95,7 +95,12 @@ def describe(decision: Cancel | Refund) -> str:
     parts = []
     for ln in decision.lines:
         comps = ", ".join(f"{c} {a}" for c, a in ln.components)
-        qty = f"{ln.quantity} returned" if ln.quantity else f"{ln.quantity_cancelled} cancelled"
+        if ln.quantity:
+            qty = f"{ln.quantity} returned"
+        elif ln.quantity_cancelled:
+            qty = f"{ln.quantity_cancelled} cancelled"
+        else:
+            qty = "amount-only adjustment, no units"
         parts.append(f"item {ln.order_item_id} {qty} ({ln.reason}): {comps}")
     return (
         f"refund {decision.total} {decision.currency} on Amazon order {decision.amazon_order_id}: "

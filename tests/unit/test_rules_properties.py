@@ -64,7 +64,7 @@ class Case:
     remaining: dict[tuple[str, Component], Decimal]  # computed independently of rules.py
     remaining_units: dict[str, int]
     jitter: bool
-    untold: Decimal = D(0)  # part of the grand total no line itemises
+    untold: Decimal = Decimal(0)  # part of the grand total no line itemises
 
 
 def money(draw: st.DrawFn, currency: str, low: int, high: int) -> Decimal:
