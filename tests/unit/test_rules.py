@@ -23,6 +23,8 @@ from sidecar.domain import (
     TaxConvention,
     Wait,
 )
+from sidecar.amazon.orders import order_doc_from_state, order_state_from_api
+from sidecar.codec import describe
 from sidecar.rules import decide
 from tests.unit.rule_builders import (
     AMZ_ID,
@@ -43,12 +45,14 @@ from tests.unit.rule_builders import (
 )
 
 D = Decimal
-P, T, S, ST, RF = (
+P, T, S, ST, RF, GW, GWT = (
     Component.PRINCIPAL,
     Component.TAX,
     Component.SHIPPING,
     Component.SHIPPING_TAX,
     Component.RESTOCKING_FEE,
+    Component.GIFT_WRAP,
+    Component.GIFT_WRAP_TAX,
 )
 SHIPPED = AmazonOrderStatus.SHIPPED
 UNSHIPPED = AmazonOrderStatus.UNSHIPPED
@@ -835,3 +839,102 @@ def test_rule11_a_memo_whose_only_amount_rounds_away_is_rejected() -> None:
     order = amz_order(amz_item(qty=2, shipped=2), status=SHIPPED)
     reason = as_reject(decide(memo(shipping="0.004"), order, settings(), EMPTY, NOW))
     assert "nothing is left to send" in reason
+
+
+# ------------------------------------------- issue 8: cases an independent review found
+
+
+def test_item3_free_shipping_promotion_tax_is_kept_apart_from_the_item_tax() -> None:
+    # v2026 proceeds: one TAX/DISCOUNT value; here it is the free-shipping promotion's tax
+    state = amz_order(
+        replace(amz_item(qty=1, shipped=1, unit_price="10.00", unit_tax="1.60", shipping="5.00",
+                         shipping_tax="0.80"),
+                shipping_discount=D("5.00"), shipping_discount_tax=D("0.80")),
+        prices_include_tax=False,
+    )
+    order = order_state_from_api(order_doc_from_state(state), "acct-1", state.fetched_at)
+    full = memo(memo_item(qty=1, unit_price="10.00", unit_tax="1.60"))
+    refund = as_refund(decide(full, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("10.00"), T: D("1.60")}
+    whole = as_refund(decide(replace(full, adjustment_negative=D("1.00")), order, settings(),
+                             EMPTY, NOW))
+    assert components(whole) == {P: D("10.00"), T: D("1.60")}  # no ShippingTax never paid
+
+
+def test_item4_zero_decimal_memos_that_complete_an_item_get_what_remains() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3, shipping="0", shipping_tax="0"),
+                              item_price=D("1000"), item_tax=D(0)), currency="JPY")
+    third = memo_item(qty=1, row_total="333.3400", tax="0")
+    first = as_refund(decide(memo(replace(third, row_total=D("333.3300")), currency="JPY"),
+                             order, settings(), EMPTY, NOW))
+    assert components(first) == {P: D("333")}
+    assert "0.33 JPY less than the credit memo's grand total 333.33 JPY" in first.note
+    two_sent = ledger(ledger_entry(CODE_A, P, "333", 1, confirmed=True),
+                      ledger_entry(CODE_A, P, "333", 1))
+    last = as_refund(decide(memo(third, currency="JPY"), order, settings(), two_sent, NOW))
+    assert components(last) == {P: D("334")}  # 333 + 333 + 334 = 1000, as in Magento
+    assert "completes the item" in last.note
+    assert "0.66 JPY more than the credit memo's grand total 333.34 JPY" in last.note
+
+
+def test_item5_grand_total_the_lines_do_not_itemise_is_named_with_its_amount() -> None:
+    # catalog prices incl. tax, discount on incl. prices: Magento's grand total carries
+    # discount_tax_compensation_amount, which no line itemises
+    credit = memo(memo_item(qty=1, discount="2.00"))
+    credit = replace(credit, grand_total=credit.grand_total + D("0.32"))
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    assert "0.32 EUR less than the credit memo's grand total 18.31 EUR" in refund.note
+    assert "discount_tax_compensation_amount" in refund.note
+
+
+def test_item6_several_magento_lines_on_one_amazon_item_are_added_before_rounding() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3), item_price=D("30.03"), item_tax=D(0)))
+    credit = memo(
+        memo_item(33, qty=1, row_total="10.0050", tax="0"),
+        memo_item(34, qty=1, row_total="10.0050", tax="0"),
+    )
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund)[P] == D("20.01")  # not 10.01 + 10.01
+
+
+def test_item10_shipped_order_without_item_fulfilment_data_is_never_cancelled() -> None:
+    # Amazon omitted quantityFulfilled (0 here) on a Shipped order: the units were shipped
+    order = amz_order(amz_item(qty=2, shipped=0), status=SHIPPED)
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.reason, line.quantity, line.quantity_cancelled) == (
+        AdjustmentReason.CUSTOMER_RETURN, 1, 0)
+
+
+def test_item11_bundle_children_shipped_units_are_compared_in_bundle_units() -> None:
+    order = amz_order(amz_item(CODE_A, "BUNDLE-1", qty=1, shipped=1))
+    parent = replace(memo_item(33, "BUNDLE-1", 1), qty_ordered=D(1), qty_shipped=D(1))
+    child = replace(memo_item(34, "PART-1", 2, "0", "0", ext=None, parent=33),
+                    qty_ordered=D(2), qty_shipped=D(2))
+    refund = as_refund(decide(memo(parent, child), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.quantity, line.reason) == (1, AdjustmentReason.CUSTOMER_RETURN)
+    # a bundle Magento shipped but Amazon does not know about is still refused
+    unknown = amz_order(amz_item(CODE_A, "BUNDLE-1", qty=1, shipped=0), status=UNSHIPPED)
+    assert "confirm the shipment" in as_reject(
+        decide(memo(parent, child), unknown, settings(), EMPTY, NOW))
+
+
+def test_item13_gift_wrap_goes_back_with_the_whole_item_else_is_named() -> None:
+    wrapped = replace(amz_item(qty=2, shipped=2), gift_wrap_price=D("3.00"),
+                      gift_wrap_tax=D("0.57"))
+    order = amz_order(wrapped)
+    whole = as_refund(decide(memo(memo_item(qty=2)), order, settings(), EMPTY, NOW))
+    assert (components(whole)[GW], components(whole)[GWT]) == (D("3.00"), D("0.57"))
+    assert "gift wrap of SKU ABC-1 refunded with the whole item" in whole.note
+    assert "3.57 EUR more than the credit memo's grand total" in whole.note
+    part = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    assert GW not in components(part)
+    assert "gift wrap of SKU ABC-1 (3.57 EUR) is not refunded" in part.note
+
+
+def test_item15_amount_only_line_is_described_as_an_amount_only_adjustment() -> None:
+    refund = as_refund(decide(memo(shipping="4.12"), shipped_order(), settings(), EMPTY, NOW))
+    text = describe(refund)
+    assert "amount-only adjustment" in text
+    assert "0 cancelled" not in text
