@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from sidecar.amazon.orders import order_doc_from_state, order_state_from_api
+from sidecar.codec import describe
 from sidecar.domain import (
     AdjustmentReason,
     AmazonOrderState,
@@ -23,8 +25,6 @@ from sidecar.domain import (
     TaxConvention,
     Wait,
 )
-from sidecar.amazon.orders import order_doc_from_state, order_state_from_api
-from sidecar.codec import describe
 from sidecar.rules import decide
 from tests.unit.rule_builders import (
     AMZ_ID,
