@@ -1011,9 +1011,12 @@ def _explain(ctx: _Ctx, sent: Decimal, residual: str | None = None) -> None:
             )
         ctx.gaps.append((residual, rest))
     cur = ctx.currency
+    merged: dict[str, Decimal] = {}
+    for why, amount in ctx.gaps:  # one entry per reason, in order
+        merged[why] = merged.get(why, ZERO) + amount
     reasons = "; ".join(
         f"{_exact(abs(amount), cur)} {'not sent' if amount > 0 else 'added'}: {why}"
-        for why, amount in ctx.gaps
+        for why, amount in merged.items() if amount
     )
     ctx.notes.append(
         f"Amazon refunds {_exact(sent, cur)}, {_exact(abs(diff), cur)} "

@@ -40,7 +40,7 @@ MARKETPLACE = "A1PA6795UKMFR9"
 STORE = 1
 STORE_SETTING_OFF = 2
 STORE_WITHOUT_ACCOUNT = 3
-STORE_GROSS = 4  # a tax-inclusive marketplace (VAT inside Principal)
+STORE_GROSS = 4  # a tax-inclusive marketplace (prices include VAT; refunds are sent net)
 
 
 class Clock:
@@ -266,7 +266,7 @@ def bridge(mariadb_url: str, amazon_xsd_dir: object) -> Iterator[Bridge]:
         accounts = (
             account("acct-eu", emulator.url, (STORE,)),
             account("acct-off", emulator.url, (STORE_SETTING_OFF,), refund=False),
-            account("acct-gross", emulator.url, (STORE_GROSS,), convention=TaxConvention.GROSS),
+            account("acct-gross", emulator.url, (STORE_GROSS,)),
         )
         cfg = Config(
             database_url=mariadb_url,
