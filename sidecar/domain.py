@@ -247,10 +247,6 @@ class RefundLedger:
             and e.cancelled and (confirmed is None or e.confirmed == confirmed)
         )
 
-    def has_money(self, order_item_id: str) -> bool:
-        """Whether any amount was already sent for the item (not just cancelled units)."""
-        return any(e.order_item_id == order_item_id and e.amount for e in self.entries)
-
 
 # ------------------------------------------------------------------- decisions
 

@@ -73,6 +73,8 @@ COMPONENT_ORDER: tuple[Component, ...] = (
     Component.TAX,
     Component.SHIPPING,
     Component.SHIPPING_TAX,
+    Component.GIFT_WRAP,
+    Component.GIFT_WRAP_TAX,
     Component.RESTOCKING_FEE,
 )
 

@@ -184,6 +184,15 @@ def test_jpy_fractional_amount_is_refused() -> None:
         build_adjustment_feed(MERCHANT, [(1, refund(jpy, currency="JPY"))])
 
 
+def test_gift_wrap_components_are_written(amazon_xsd_dir: Path) -> None:
+    wrapped = line(components=((Component.PRINCIPAL, D("16.80")), (Component.GIFT_WRAP, D("3.00")),
+                               (Component.GIFT_WRAP_TAX, D("0.57"))))
+    xml = build_adjustment_feed(MERCHANT, [(1, refund(wrapped, currency="EUR"))])
+    validate_feed(xml, amazon_xsd_dir)
+    assert texts(parse(xml), ".//Component/Type") == ["Principal", "GiftWrap", "GiftWrapTax"]
+    assert set(feed_xml.COMPONENT_ORDER) == set(Component)  # none is ever dropped
+
+
 def test_eur_net_amounts_without_tax_validate(amazon_xsd_dir: Path) -> None:
     gross = line(components=((Component.PRINCIPAL, D("19.99")), (Component.SHIPPING, D("4.90"))))
     xml = build_adjustment_feed(MERCHANT, [(1, refund(gross, currency="EUR"))])
