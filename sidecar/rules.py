@@ -250,6 +250,7 @@ class _Ctx:
     settings: AccountSettings
     ledger: RefundLedger
     vat_exclusive: bool  # tax-inclusive marketplace: send net amounts, no tax components
+    prices_include_tax: bool  # Amazon's item/shipping prices include the tax it shows
     states: dict[str, _ItemState] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # (why, amount): money of the credit memo not sent (> 0) or sent beyond it (< 0)
@@ -332,8 +333,12 @@ def _context(
 ) -> _Ctx:
     inclusive_marketplace = order.marketplace_id in TAX_INCLUSIVE_MARKETPLACES
     includes = order.prices_include_tax
-    vat_exclusive = inclusive_marketplace if includes is None else includes
-    ctx = _Ctx(memo, order, settings, ledger, vat_exclusive)
+    # Amazon's prices include the tax it shows: proven by the proceeds, else by marketplace
+    prices_include_tax = inclusive_marketplace if includes is None else includes
+    # refunds go VAT-exclusive, with no tax component, on a tax-inclusive marketplace, also
+    # when the v2026 proceeds show the tax on top of a net ITEM (Amazon's UK example)
+    vat_exclusive = inclusive_marketplace or prices_include_tax
+    ctx = _Ctx(memo, order, settings, ledger, vat_exclusive, prices_include_tax)
     ctx.states = {i.order_item_id: _item_state(ctx, i) for i in order.items}
     return ctx
 
@@ -372,7 +377,7 @@ def _item_state(ctx: _Ctx, item: AmazonOrderItem) -> _ItemState:
         # a Shipped order has shipped every unit it did not cancel, whatever the item says
         shipped = max(shipped, ordered - item.quantity_canceled)
     unshipped = min(max(0, ordered - shipped - cancelled), remaining_units)
-    charged = _charges(item, ctx.vat_exclusive)
+    charged = _charges(item, ctx.prices_include_tax)
     # Units Amazon cancelled without us were refunded by Amazon: their share of every charge
     # is gone (Amazon's charges are totals for quantity_ordered).
     outside = max(0, item.quantity_canceled - confirmed)

@@ -665,6 +665,16 @@ def test_item1_vat_inclusive_jpy_sends_net_whole_yen() -> None:
     assert "the buyer gets back about 1650 JPY" in refund.note
 
 
+def test_item1_tax_inclusive_marketplace_sends_no_tax_even_when_proceeds_show_it_on_top() -> None:
+    # v2026's own UK example lists ITEM net and TAX on top: still a tax-inclusive marketplace,
+    # the refund is VAT-exclusive with no tax component; the net cap is ITEM itself
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="16.80", unit_tax="3.19"),
+                      marketplace_id=DE, prices_include_tax=False)
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("16.80")}
+    assert "the buyer gets back about 19.99 EUR" in refund.note
+
+
 def test_item1_gross_convention_is_ignored_by_the_rules() -> None:
     order = amz_order(amz_item(qty=1, shipped=1, unit_price="19.99", unit_tax="3.19"),
                       marketplace_id=DE)
