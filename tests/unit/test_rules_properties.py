@@ -208,17 +208,17 @@ def test_refund_invariants(case: Case) -> None:
     sums: dict[tuple[str, Component], Decimal] = {}
     units: dict[str, int] = {}
     credited = {i.ext_order_item_id for i in case.memo.items if i.qty > 0}
-    requested = {i.order_item_id for i in case.order.items if i.buyer_cancel_requested}
+    asked = {i.order_item_id for i in case.order.items if i.buyer_cancel_requested}
     for line in decision.lines:
         assert len(line.merchant_adjustment_item_id) <= 40
         assert not (line.quantity and line.quantity_cancelled)
         kinds = {c for c, a in line.components if a}
         whole = case.memo.adjustment_negative > 0 and not case.settings.adjustment_fee_as_restocking_fee
         if credited and kinds & {S, ST} and not whole:  # item 9: shipping with credited items
-            assert line.order_item_id in credited | requested
+            assert line.order_item_id in credited | asked
         if RF in kinds:  # item 12: a restocking fee only on returned units
             assert line.reason == AdjustmentReason.CUSTOMER_RETURN and line.quantity > 0
-        if line.order_item_id in requested and line.quantity_cancelled:  # item 8
+        if line.order_item_id in asked and line.quantity_cancelled:  # item 8
             assert line.reason == AdjustmentReason.CUSTOMER_CANCEL
         assert line.quantity >= 0
         assert line.quantity_cancelled >= 0
