@@ -28,6 +28,7 @@ def dump_decision(decision: Cancel | Refund) -> str:
             "amazon_order_id": decision.amazon_order_id,
             "merchant_order_id": decision.merchant_order_id,
             "note": decision.note,
+            "whole_order": decision.whole_order,
             "items": [
                 {"order_item_id": i.order_item_id, "reason": str(i.reason), "quantity": i.quantity}
                 for i in decision.items
@@ -61,6 +62,7 @@ def load_decision(raw: str) -> Cancel | Refund:
             amazon_order_id=doc["amazon_order_id"],
             merchant_order_id=doc["merchant_order_id"],
             note=doc.get("note", ""),
+            whole_order=bool(doc.get("whole_order", True)),
             items=tuple(
                 CancelItem(i["order_item_id"], CancelReason(i["reason"]), int(i["quantity"]))
                 for i in doc["items"]

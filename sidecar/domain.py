@@ -281,6 +281,7 @@ class Cancel:
     merchant_order_id: str
     items: tuple[CancelItem, ...]
     note: str = ""
+    whole_order: bool = True  # False: only some items (a buyer's request); the order stays open
 
 
 @dataclass(frozen=True)

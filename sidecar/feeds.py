@@ -492,7 +492,8 @@ class FeedPump:
             if decision.note:  # why the amount differs from the credit memo stays visible
                 text += f" ({decision.note})"
             outbox_dao.settle_submitted_in(conn, m.outbox_id, "done", text)
-            status = magento.CANCELED if isinstance(decision, Cancel) else magento.REFUNDED
+            whole = isinstance(decision, Cancel) and decision.whole_order
+            status = magento.CANCELED if whole else magento.REFUNDED
             magento.record(conn, m.magento_order_id, text, status)
             return
         code, description = str(result.message_code), result.description

@@ -661,7 +661,10 @@ def _cancel(
     ctx.gap("a cancellation refunds what Amazon charged for the cancelled units, not the "
             "credit memo's amounts", ctx.memo.grand_total - refunded)
     _explain(ctx, refunded)
-    return Cancel(order_id, ctx.memo.order.increment_id, cancel_items, "; ".join(ctx.notes))
+    every_unit = {s.code for s in ctx.states.values() if s.remaining_units > 0} <= {
+        s.code for s, units in items if units >= s.remaining_units}
+    return Cancel(order_id, ctx.memo.order.increment_id, cancel_items, "; ".join(ctx.notes),
+                  whole_order=every_unit)
 
 
 def _charged_share(ctx: _Ctx, state: _ItemState, units: int) -> Decimal:

@@ -321,6 +321,7 @@ def test_buyer_cancel_request_cancels_the_requested_item_whole_on_any_memo(
     assert (mug.quantity_canceled, mug.cancel_reason) == (2, "BuyerCanceled")  # whole units
     assert (tee.quantity_canceled, tee.cancel_reason) == (0, None)  # not asked: untouched
     assert amazon.status == "Unshipped"
+    assert bridge.magento_status(order)[1] == "amazon_refunded"  # not the whole order
     comment = next(c for c in bridge.comments(order) if "queued for Amazon" in c)
     assert "Amazon refunds the whole cancelled amount" in comment
     assert "credit the remaining 11.90 EUR in Magento too" in comment

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sidecar.amazon.orders import order_doc_from_state, order_state_from_api
-from sidecar.codec import describe
+from sidecar.codec import describe, dump_decision, load_decision
 from sidecar.domain import (
     AdjustmentReason,
     AmazonOrderState,
@@ -332,6 +332,7 @@ def test_item8_buyer_request_partial_memo_cancels_the_requested_item_whole() -> 
     decision = decide(credit, order, settings(), EMPTY, NOW)
     assert isinstance(decision, Cancel), decision
     assert decision.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 2),)
+    assert decision.whole_order  # the only item: the order is cancelled
     assert "Amazon refunds the whole cancelled amount" in decision.note
     # Amazon refunds both units and their shipping: 2 x 19.99 + 4.90
     assert "credit the remaining 24.89 EUR in Magento too" in decision.note
@@ -351,10 +352,16 @@ def test_item8_never_buyercanceled_for_items_the_buyer_did_not_ask_to_cancel() -
         CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 1),
         CancelItem(CODE_B, CancelReason.NO_INVENTORY, 1),
     }
+    assert decision.whole_order
     # a memo on the other item only still cancels the requested one, as the buyer asked
     other = decide(memo(memo_item(34, "XYZ", 1, ext=CODE_B)), order, settings(), EMPTY, NOW)
     assert isinstance(other, Cancel), other
     assert set(other.items) == set(decision.items)
+    only_asked = decide(memo(memo_item(33, qty=1)), order, settings(), EMPTY, NOW)
+    assert isinstance(only_asked, Cancel), only_asked
+    assert only_asked.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 1),)
+    assert not only_asked.whole_order  # item B stays open: Magento is not told "cancelled"
+    assert load_decision(dump_decision(only_asked)) == only_asked
 
 
 def test_item8_buyer_requested_units_are_never_sent_as_no_inventory() -> None:
