@@ -605,8 +605,13 @@ def _plan_cancel(ctx: _Ctx, lines: list[_MemoLine], whole_order: bool) -> Cancel
         items = [(s, s.remaining_units) for s in open_items]
     else:
         items = [(s, s.remaining_units) for s in requested]
-        items += [(ctx.states[c], ln.qty) for c, ln in by_code.items()
+        others = [(ctx.states[c], ln.qty) for c, ln in by_code.items()
                   if not ctx.states[c].buyer_requested]
+        if any(units < s.remaining_units for s, units in others):
+            # only whole items go in an OrderAcknowledgement, so that sending it again after
+            # an unknown outcome cannot cancel more units: refund lines instead
+            return None
+        items += others
     if not _clean(ctx, [s for s, _ in items], whole):
         ctx.notes.append(
             "the order already has refunds or cancellations, so units are cancelled by refund "

@@ -362,6 +362,14 @@ def test_item8_never_buyercanceled_for_items_the_buyer_did_not_ask_to_cancel() -
     assert only_asked.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 1),)
     assert not only_asked.whole_order  # item B stays open: Magento is not told "cancelled"
     assert load_decision(dump_decision(only_asked)) == only_asked
+    # part of another item: an acknowledgement carries whole items only (re-sending one after
+    # an unknown outcome must not cancel more units), so refund lines do it all
+    three = amz_order(amz_item(CODE_A, qty=1, buyer_cancel=True), amz_item(CODE_B, "XYZ", 3),
+                      status=UNSHIPPED)
+    mixed = as_refund(decide(memo(memo_item(34, "XYZ", 1, ext=CODE_B)), three, settings(),
+                             EMPTY, NOW))
+    assert {(ln.order_item_id, ln.reason, ln.quantity_cancelled) for ln in mixed.lines} == {
+        (CODE_A, AdjustmentReason.CUSTOMER_CANCEL, 1), (CODE_B, AdjustmentReason.NO_INVENTORY, 1)}
 
 
 def test_item8_buyer_requested_units_are_never_sent_as_no_inventory() -> None:
