@@ -401,7 +401,6 @@ class _Planner:
         self.ctx = ctx
         self.memo = ctx.memo
         self.order = ctx.order
-        self.currency = ctx.currency
 
     def decide(self) -> Decision:
         ctx = self.ctx
