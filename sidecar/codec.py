@@ -28,6 +28,7 @@ def dump_decision(decision: Cancel | Refund) -> str:
             "amazon_order_id": decision.amazon_order_id,
             "merchant_order_id": decision.merchant_order_id,
             "note": decision.note,
+            "whole_order": decision.whole_order,
             "items": [
                 {"order_item_id": i.order_item_id, "reason": str(i.reason), "quantity": i.quantity}
                 for i in decision.items
@@ -61,6 +62,7 @@ def load_decision(raw: str) -> Cancel | Refund:
             amazon_order_id=doc["amazon_order_id"],
             merchant_order_id=doc["merchant_order_id"],
             note=doc.get("note", ""),
+            whole_order=bool(doc.get("whole_order", True)),
             items=tuple(
                 CancelItem(i["order_item_id"], CancelReason(i["reason"]), int(i["quantity"]))
                 for i in doc["items"]
@@ -95,7 +97,12 @@ def describe(decision: Cancel | Refund) -> str:
     parts = []
     for ln in decision.lines:
         comps = ", ".join(f"{c} {a}" for c, a in ln.components)
-        qty = f"{ln.quantity} returned" if ln.quantity else f"{ln.quantity_cancelled} cancelled"
+        if ln.quantity:
+            qty = f"{ln.quantity} returned"
+        elif ln.quantity_cancelled:
+            qty = f"{ln.quantity_cancelled} cancelled"
+        else:
+            qty = "amount-only adjustment, no units"
         parts.append(f"item {ln.order_item_id} {qty} ({ln.reason}): {comps}")
     return (
         f"refund {decision.total} {decision.currency} on Amazon order {decision.amazon_order_id}: "

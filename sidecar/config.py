@@ -112,6 +112,20 @@ def _required_secret(spec: Mapping[str, object], name: str, env: Mapping[str, st
     return secret
 
 
+def _tax_convention(spec: Mapping[str, object]) -> TaxConvention:
+    """Only "net_plus_tax": "gross" sent VAT-inclusive Principal, which Amazon refunds with
+    the VAT added a second time (docs/rules.md, "Tax-inclusive marketplaces")."""
+    convention = TaxConvention(str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX)))
+    if convention is TaxConvention.GROSS:
+        raise ConfigError(
+            'tax_convention "gross" is no longer supported: Amazon takes refunds on '
+            "tax-inclusive marketplaces (EU, UK, JP) VAT-exclusive and adds the VAT itself, so "
+            "a gross Principal refunds the VAT twice. Remove the key (or set \"net_plus_tax\"): "
+            "the sidecar sends net amounts and, where prices include VAT, no tax component"
+        )
+    return convention
+
+
 def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]) -> AmazonAccount:
     try:
         region = str(spec.get("region", "eu")).lower()
@@ -136,9 +150,7 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             adjustment_fee_as_restocking_fee=bool(
                 spec.get("adjustment_fee_as_restocking_fee", False)
             ),
-            tax_convention=TaxConvention(
-                str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))
-            ),
+            tax_convention=_tax_convention(spec),
             upload_hosts=_upload_hosts(spec.get("upload_hosts", [])),
         )
         raw_rates = spec.get("rate_limits", {})

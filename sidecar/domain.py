@@ -52,13 +52,21 @@ class Component(enum.StrEnum):
     SHIPPING = "Shipping"
     SHIPPING_TAX = "ShippingTax"
     RESTOCKING_FEE = "RestockingFee"  # negative: money the seller keeps
+    GIFT_WRAP = "GiftWrap"
+    GIFT_WRAP_TAX = "GiftWrapTax"
 
 
 class TaxConvention(enum.StrEnum):
-    """How refund components carry VAT on a marketplace (brief section 3)."""
+    """The account's ``tax_convention`` key (brief section 3).
 
-    NET_PLUS_TAX = "net_plus_tax"  # Principal net of tax plus a Tax component (US style)
-    GROSS = "gross"  # Principal includes VAT, no Tax component (EU, UK, JP)
+    Only NET_PLUS_TAX is accepted: amounts are always sent net of tax. On tax-inclusive
+    marketplaces (EU, UK, JP) the rules send no tax component at all, because Amazon adds VAT
+    at the original rate ("Partial Refunds with VAT-Exclusive Prices"). GROSS is kept only so
+    that the configuration can name and refuse it (sidecar.config); the rules never read it.
+    """
+
+    NET_PLUS_TAX = "net_plus_tax"
+    GROSS = "gross"  # refused by sidecar.config: it refunded the VAT twice
 
 
 # ---------------------------------------------------------------- Magento side
@@ -159,6 +167,8 @@ class AmazonOrderItem:
     buyer_cancel_requested: bool = False
     buyer_cancel_reason: str | None = None
     magento_order_item_id: int | None = None
+    gift_wrap_price: Decimal = Decimal(0)  # GIFT_WRAP proceeds (tax-inclusive or not, as items)
+    gift_wrap_tax: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -174,8 +184,8 @@ class AmazonOrderState:
     items: tuple[AmazonOrderItem, ...]
     raw_status: str = ""
     # Do item_price/shipping_price include the tax shown in item_tax/shipping_tax? True on
-    # tax-inclusive marketplaces (EU, UK, JP). None: assume the account's tax_convention says
-    # so (GROSS => inclusive, NET_PLUS_TAX => tax on top). Set it when the two differ.
+    # tax-inclusive marketplaces (EU, UK, JP). None: unknown; the rules then go by the
+    # marketplace (sidecar.rules.TAX_INCLUSIVE_MARKETPLACES).
     prices_include_tax: bool | None = None
 
     @property
@@ -202,6 +212,9 @@ class LedgerEntry:
     amount: Decimal
     quantity: int = 0  # units refunded (Quantity) or cancelled (QuantityCancelled)
     cancelled: bool = False  # True when `quantity` counts QuantityCancelled (never shipped) units
+    # True once Amazon accepted the message (ledger state "confirmed"); False while pending.
+    # A pending cancellation may not show in Amazon's quantity_canceled yet; a confirmed one does.
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,12 +239,13 @@ class RefundLedger:
             if e.order_item_id == order_item_id and e.component == Component.PRINCIPAL
         )
 
-    def units_cancelled(self, order_item_id: str) -> int:
-        """Units of units() that were cancelled (QuantityCancelled) rather than refunded."""
+    def units_cancelled(self, order_item_id: str, *, confirmed: bool | None = None) -> int:
+        """Units of units() that were cancelled (QuantityCancelled or an OrderAcknowledgement)
+        rather than refunded; only confirmed (or only pending) ones when ``confirmed`` is set."""
         return sum(
             e.quantity for e in self.entries
             if e.order_item_id == order_item_id and e.component == Component.PRINCIPAL
-            and e.cancelled
+            and e.cancelled and (confirmed is None or e.confirmed == confirmed)
         )
 
 
@@ -268,6 +282,7 @@ class Cancel:
     merchant_order_id: str
     items: tuple[CancelItem, ...]
     note: str = ""
+    whole_order: bool = True  # False: only some items (a buyer's request); the order stays open
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def full_toml(refresh_file: Path) -> str:
     return BASE + f"""
 region = "eu"
 refund_on_creditmemo = true
-tax_convention = "gross"
+tax_convention = "net_plus_tax"
 lwa_client_secret_env = "EU_LWA_CLIENT_SECRET"
 refresh_token_file = "{refresh_file}"
 aws_access_key_id_env = "EU_AWS_ACCESS_KEY_ID"
@@ -82,7 +82,7 @@ def test_secrets_resolve_from_env_and_files(tmp_path: Path, refresh_file: Path) 
     assert c.aws_secret_access_key == Secret(AWS_SECRET)
     assert c.has_aws_keys
     assert eu.settings.refund_on_creditmemo is True
-    assert eu.settings.tax_convention is TaxConvention.GROSS
+    assert eu.settings.tax_convention is TaxConvention.NET_PLUS_TAX
     assert eu.rate_overrides == {"getOrder": ("0.5", 30)}
     # region is case-insensitive; AWS keys are optional
     assert (us.credentials.endpoint, us.credentials.aws_region) == (
@@ -351,3 +351,10 @@ def test_the_compose_account_allows_the_emulator_host() -> None:
     env = {"EMULATOR_LWA_CLIENT_SECRET": "s", "EMULATOR_REFRESH_TOKEN": "t"}
     (demo,) = load_accounts(path, env)
     assert demo.settings.upload_hosts == (demo.credentials.endpoint,)
+
+
+def test_tax_convention_gross_refuses_to_start(tmp_path: Path) -> None:
+    # "gross" sent VAT-inclusive Principal: Amazon adds the VAT again (issue 8, item 1)
+    body = BASE + 'lwa_client_secret_env = "S"\nrefresh_token_env = "R"\ntax_convention = "gross"\n'
+    with pytest.raises(ConfigError, match='tax_convention "gross" is no longer supported'):
+        load_accounts(write(tmp_path, body), {"S": "s", "R": "r"})

@@ -13,7 +13,8 @@ Facts taken from those XSDs (they decide what is emitted):
   ``xsd:positiveInteger``, in that order. A zero quantity is therefore omitted, never sent as 0.
 * ``Amount`` is ``BaseCurrencyAmount``: ``xsd:decimal``, ``fractionDigits=2``,
   ``totalDigits=20``; negative values are allowed; the ``currency`` attribute is optional but
-  restricted to ``BaseCurrencyCode``. We always write exactly two decimals ("1500.00").
+  restricted to ``BaseCurrencyCode``. We write the currency's decimals: two ("16.80"), none
+  for a currency without a minor unit (JPY "1980", never "1980.00").
 * ``MerchantAdjustmentItemID`` is ``StringNotNull`` (normalizedString, 1..50 characters).
 * ``OrderAcknowledgement/Item`` has ``AmazonOrderItemCode``, ``MerchantOrderItemID?``,
   ``CancelReason?``, ``Quantity?`` (positiveInteger). ``MerchantOrderID`` is ``String``
@@ -72,6 +73,8 @@ COMPONENT_ORDER: tuple[Component, ...] = (
     Component.TAX,
     Component.SHIPPING,
     Component.SHIPPING_TAX,
+    Component.GIFT_WRAP,
+    Component.GIFT_WRAP_TAX,
     Component.RESTOCKING_FEE,
 )
 
@@ -160,7 +163,8 @@ def check_currency(value: object) -> str:
 
 
 def format_amount(amount: object, currency: str) -> str:
-    """``amount`` as Amazon's BaseCurrencyAmount with exactly two decimals ("1500.00").
+    """``amount`` as Amazon's BaseCurrencyAmount: two decimals ("16.80"), or none for a
+    currency without a minor unit (JPY "1980").
 
     Never rounds: an amount with more decimals than Amazon (2) or the currency (JPY: 0)
     allows raises :class:`FeedError`. Floats, NaN and infinities are refused.
@@ -181,6 +185,9 @@ def format_amount(amount: object, currency: str) -> str:
         raise FeedError(f"{currency} has no minor unit; amount {amount} must be whole")
     if len(cents.as_tuple().digits) > _MAX_INTEGER_DIGITS + 2:
         raise FeedError(f"amount {amount} has more than {_MAX_INTEGER_DIGITS} integer digits")
+    if minor_units(currency) == 0:
+        whole = cents.quantize(Decimal(1))
+        return format(Decimal(0) if whole.is_zero() else whole, "f")  # no "-0"
     if cents.is_zero():
         cents = Decimal("0.00")  # no "-0.00"
     return format(cents, "f")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sidecar.amazon.isotime import format_time, parse_time
@@ -147,6 +147,9 @@ class _ItemMoney:
     promotion_discount: Decimal = ZERO
     promotion_discount_tax: Decimal = ZERO
     shipping_discount: Decimal = ZERO
+    shipping_discount_tax: Decimal = ZERO
+    gift_wrap_price: Decimal = ZERO
+    gift_wrap_tax: Decimal = ZERO
     inclusive: bool | None = None  # inferred from proceedsTotal, see docs
 
 
@@ -177,11 +180,14 @@ def _item_money(item: Mapping[str, Any], money: _Money, where: str) -> _ItemMone
         if isinstance(unit, Mapping) and isinstance(quantity, int):
             out.item_price = money(unit, f"{where} unitPrice") * quantity
     out.shipping_price = subtotals.get("SHIPPING", ZERO)
+    out.gift_wrap_price = subtotals.get("GIFT_WRAP", ZERO)
     tax_total = subtotals.get("TAX", ZERO)
+    discount_tax = ZERO
     if "TAX" in has_details:
         out.item_tax = details.get(("TAX", "ITEM"), ZERO)
         out.shipping_tax = details.get(("TAX", "SHIPPING"), ZERO)
-        out.promotion_discount_tax = abs(details.get(("TAX", "DISCOUNT"), ZERO))
+        out.gift_wrap_tax = details.get(("TAX", "GIFT_WRAP"), ZERO)
+        discount_tax = abs(details.get(("TAX", "DISCOUNT"), ZERO))
     else:
         out.item_tax = tax_total  # no breakdown: all the tax belongs to the item
     discount_total = abs(subtotals.get("DISCOUNT", ZERO))
@@ -189,6 +195,7 @@ def _item_money(item: Mapping[str, Any], money: _Money, where: str) -> _ItemMone
     out.promotion_discount = discount_total - out.shipping_discount
     if out.promotion_discount < 0:
         raise OrderMappingError(f"{where}: DISCOUNT details exceed the DISCOUNT subtotal")
+    out.promotion_discount_tax, out.shipping_discount_tax = _split_discount_tax(out, discount_tax)
     # Are ITEM/SHIPPING tax-inclusive? Only the proceeds arithmetic can tell.
     total_doc = proceeds.get("proceedsTotal") if isinstance(proceeds, Mapping) else None
     if isinstance(total_doc, Mapping) and tax_total != 0:
@@ -200,6 +207,47 @@ def _item_money(item: Mapping[str, Any], money: _Money, where: str) -> _ItemMone
         elif total == without_tax:
             out.inclusive = True
     return out
+
+
+def _split_discount_tax(out: _ItemMoney, discount_tax: Decimal) -> tuple[Decimal, Decimal]:
+    """v2026 has one TAX/DISCOUNT value for item and shipping promotions: (item, shipping).
+
+    A free-shipping promotion's tax belongs to the shipping, never to the item. With both
+    kinds of discount the tax is split by each discount times its charge's tax rate, at the
+    amount's own precision, the item taking the rounding remainder."""
+    if discount_tax == 0:
+        return ZERO, ZERO
+    if out.shipping_discount == 0:
+        return discount_tax, ZERO
+    if out.promotion_discount == 0:
+        return ZERO, discount_tax
+    item_w = out.promotion_discount * (out.item_tax / out.item_price if out.item_price else 0)
+    ship_w = out.shipping_discount * (
+        out.shipping_tax / out.shipping_price if out.shipping_price else 0)
+    if item_w + ship_w <= 0:
+        item_w, ship_w = out.promotion_discount, out.shipping_discount
+    exponent = min(int(discount_tax.as_tuple().exponent), 0)
+    step = Decimal(1).scaleb(int(exponent))
+    shipping = (discount_tax * ship_w / (item_w + ship_w)).quantize(step, rounding=ROUND_HALF_UP)
+    return discount_tax - shipping, shipping
+
+
+def _shipped(item: Mapping[str, Any], status: AmazonOrderStatus | None, ordered: int,
+             where: str) -> int:
+    """quantityFulfilled; when Amazon omits it, never read it as "nothing shipped": a Shipped
+    order shipped every open unit, a PartiallyShipped one cannot be told apart (wait)."""
+    ifulfil = item.get("fulfillment")
+    ifulfil = ifulfil if isinstance(ifulfil, Mapping) else {}
+    if ifulfil.get("quantityFulfilled") is not None:
+        return _int(ifulfil.get("quantityFulfilled"), f"{where} quantityFulfilled")
+    if status is AmazonOrderStatus.SHIPPED:
+        unfulfilled = _int(ifulfil.get("quantityUnfulfilled"), f"{where} quantityUnfulfilled", 0)
+        return max(0, ordered - unfulfilled)
+    if status is AmazonOrderStatus.PARTIALLY_SHIPPED:
+        raise OrderMappingError(
+            f"{where}: no quantityFulfilled on a PartiallyShipped order; shipped and unshipped "
+            "units cannot be told apart, so the order is read again later")
+    return 0
 
 
 def _int(value: object, where: str, default: int | None = None) -> int:
@@ -260,7 +308,7 @@ def order_state_from_api(doc: Mapping[str, Any], account_id: str,
         ordered = _int(item.get("quantityOrdered"), f"{iwhere} quantityOrdered")
         ifulfil = item.get("fulfillment")
         ifulfil = ifulfil if isinstance(ifulfil, Mapping) else {}
-        shipped = _int(ifulfil.get("quantityFulfilled"), f"{iwhere} quantityFulfilled", 0)
+        shipped = _shipped(item, status, ordered, iwhere)
         if "quantityUnfulfilled" in ifulfil:
             unfulfilled = _int(ifulfil.get("quantityUnfulfilled"),
                                f"{iwhere} quantityUnfulfilled")
@@ -292,10 +340,12 @@ def order_state_from_api(doc: Mapping[str, Any], account_id: str,
             promotion_discount=amounts.promotion_discount,
             promotion_discount_tax=amounts.promotion_discount_tax,
             shipping_discount=amounts.shipping_discount,
-            shipping_discount_tax=ZERO,  # v2026 has one DISCOUNT tax (see docs)
+            shipping_discount_tax=amounts.shipping_discount_tax,  # split, see docs
             quantity_canceled=canceled,
             buyer_cancel_requested=requested,
             buyer_cancel_reason=reason,
+            gift_wrap_price=amounts.gift_wrap_price,
+            gift_wrap_tax=amounts.gift_wrap_tax,
         ))
     return AmazonOrderState(
         amazon_order_id=order_id,
@@ -322,13 +372,16 @@ def _item_doc(item: AmazonOrderItem, currency: str, inclusive: bool | None) -> d
     if item.shipping_price:
         breakdowns.append({"type": "SHIPPING", "subtotal": _money(item.shipping_price,
                                                                   currency)})
+    if item.gift_wrap_price:
+        breakdowns.append({"type": "GIFT_WRAP", "subtotal": _money(item.gift_wrap_price,
+                                                                   currency)})
     discount_tax = item.promotion_discount_tax + item.shipping_discount_tax
-    tax_total = item.item_tax + item.shipping_tax - discount_tax
-    if item.item_tax or item.shipping_tax or discount_tax:
+    tax_total = item.item_tax + item.shipping_tax + item.gift_wrap_tax - discount_tax
+    if item.item_tax or item.shipping_tax or item.gift_wrap_tax or discount_tax:
         tax_details = [
             {"subtype": sub, "value": _money(value, currency)}
             for sub, value in (("ITEM", item.item_tax), ("SHIPPING", item.shipping_tax),
-                               ("DISCOUNT", -discount_tax))
+                               ("GIFT_WRAP", item.gift_wrap_tax), ("DISCOUNT", -discount_tax))
             if value
         ]
         breakdowns.append({"type": "TAX", "subtotal": _money(tax_total, currency),
@@ -345,7 +398,7 @@ def _item_doc(item: AmazonOrderItem, currency: str, inclusive: bool | None) -> d
                            "detailedBreakdowns": discount_details})
     proceeds: dict[str, Any] = {"breakdowns": breakdowns}
     if inclusive is not None:
-        total = item.item_price + item.shipping_price - discount
+        total = item.item_price + item.shipping_price + item.gift_wrap_price - discount
         if not inclusive:
             total += tax_total
         proceeds = {"proceedsTotal": _money(total, currency), "breakdowns": breakdowns}

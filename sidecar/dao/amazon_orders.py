@@ -181,16 +181,17 @@ def load_ledger(conn: Connection, amazon_order_id: str) -> RefundLedger:
     entries = []
     canceled = False
     for r in rows:
-        if r.component == CANCEL_COMPONENT:
-            canceled = True
-            continue
+        acknowledgement = r.component == CANCEL_COMPONENT
+        canceled = canceled or acknowledgement
+        # an OrderAcknowledgement cancel counts its units as cancelled units of the item
         entries.append(
             LedgerEntry(
                 order_item_id=r.order_item_id,
-                component=Component(r.component),
-                amount=Decimal(r.amount),
+                component=Component.PRINCIPAL if acknowledgement else Component(r.component),
+                amount=Decimal(0) if acknowledgement else Decimal(r.amount),
                 quantity=r.quantity,
-                cancelled=bool(r.cancelled),
+                cancelled=acknowledgement or bool(r.cancelled),
+                confirmed=r.state == "confirmed",
             )
         )
     return RefundLedger(

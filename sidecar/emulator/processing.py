@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
@@ -514,12 +514,11 @@ class FeedProcessor:
                     f"{item.order_item_id}; {_fmt(amount, cur)} cannot be refunded.")
         pools: list[tuple[str, tuple[str, ...], Decimal]] = []
         if order.prices_include_tax:
-            # Gross prices: Principal (+Tax) come out of one pool; Tax alone is also capped.
+            # "Partial Refunds with VAT-Exclusive Prices": Principal and Shipping are net of VAT,
+            # Amazon adds the VAT at the original rate and ignores the tax fields.
             pools += [
-                ("Principal+Tax", ("Principal", "Tax"), charged["Principal"]),
-                ("Tax", ("Tax",), charged["Tax"]),
-                ("Shipping+ShippingTax", ("Shipping", "ShippingTax"), charged["Shipping"]),
-                ("ShippingTax", ("ShippingTax",), charged["ShippingTax"]),
+                ("Principal", ("Principal",), charged["Principal"] - charged["Tax"]),
+                ("Shipping", ("Shipping",), charged["Shipping"] - charged["ShippingTax"]),
             ]
         else:
             pools += [(k, (k,), charged[k]) for k in ("Principal", "Tax", "Shipping",
@@ -671,6 +670,28 @@ def _charged(item: EmulatorItem) -> dict[str, Decimal]:
         "Shipping": item.shipping_price - item.shipping_discount,
         "ShippingTax": item.shipping_tax - item.shipping_discount_tax,
     }
+
+
+def buyer_refund(order: EmulatorOrder, counter: RefundCounter) -> Decimal:
+    """What the buyer got back for one item. On tax-inclusive marketplaces Amazon adds VAT to
+    the net Principal and Shipping at the item's original rates and ignores Tax fields."""
+    if not order.prices_include_tax:
+        return counter.total
+    item = order.item(counter.order_item_id)
+    if item is None:
+        return counter.total
+    charged = _charged(item)
+    unit = Decimal(1) if order.currency in _ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    total = ZERO
+    for kind, amount in counter.components.items():
+        if kind in ("Tax", "ShippingTax"):
+            continue  # ignored by Amazon on these marketplaces
+        tax = {"Principal": "Tax", "Shipping": "ShippingTax"}.get(kind)
+        if tax is not None and charged[kind] - charged[tax] > 0:
+            amount = (amount * charged[kind] / (charged[kind] - charged[tax])).quantize(
+                unit, rounding=ROUND_HALF_UP)
+        total += amount
+    return total
 
 
 def _recompute_status(order: EmulatorOrder) -> None:

@@ -50,6 +50,7 @@ from sidecar.emulator.processing import (
     FeedProcessor,
     Ledger,
     build_report,
+    buyer_refund,
     compress,
     load_schema,
     recompute_status,
@@ -440,6 +441,15 @@ class EmulatorState:
             counter = self.counters.get((amazon_order_id, order_item_id))
             return copy.deepcopy(counter) if counter else RefundCounter(amazon_order_id,
                                                                         order_item_id)
+
+    def buyer_refunded(self, amazon_order_id: str, order_item_id: str) -> Decimal:
+        """What the buyer got back for one item (VAT added on tax-inclusive marketplaces)."""
+        with self.lock:
+            counter = self.counters.get((amazon_order_id, order_item_id))
+            order = self.orders.get(amazon_order_id)
+            if counter is None or order is None:
+                return Decimal(0)
+            return buyer_refund(order, counter)
 
     def refund_counters(self) -> list[RefundCounter]:
         with self.lock:

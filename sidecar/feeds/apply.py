@@ -25,8 +25,11 @@ class Apply(Step):
             dao.set_message_result(conn, m.id, "accepted")
             amazon_orders.settle_ledger(conn, m.id, "confirmed")
             text = f"Amazon accepted (feed {row.amazon_feed_id}): {what}"
+            if decision.note:  # why the amount differs from the credit memo stays visible
+                text += f" ({decision.note})"
             outbox_dao.settle_submitted_in(conn, m.outbox_id, "done", text)
-            status = magento.CANCELED if isinstance(decision, Cancel) else magento.REFUNDED
+            whole = isinstance(decision, Cancel) and decision.whole_order
+            status = magento.CANCELED if whole else magento.REFUNDED
             magento.record(conn, m.magento_order_id, text, status)
             return
         code, description = str(result.message_code), result.description

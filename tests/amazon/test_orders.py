@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -111,8 +110,8 @@ def _state(**kw: Any) -> AmazonOrderState:
 EUR_ORDER = _state(items=(
     _item("12345678901201", quantity_ordered=2, quantity_shipped=2, item_price=D("59.98"),
           item_tax=D("9.58"), shipping_price=D("4.90"), shipping_tax=D("0.78"),
-          promotion_discount=D("5.00"), promotion_discount_tax=D("0.80"),
-          shipping_discount=D("1.00")),
+          promotion_discount=D("5.00"), promotion_discount_tax=D("0.67"),
+          shipping_discount=D("1.00"), shipping_discount_tax=D("0.13")),
     _item("12345678901202", quantity_ordered=1, quantity_shipped=0, quantity_canceled=1,
           item_price=D("19.99"), item_tax=D("3.19")),
 ))
@@ -289,16 +288,42 @@ def test_client_get_order_to_state(fake: FakeAmazon, make_client: ClientFactory)
     assert order_state_from_api(doc, JPY_ORDER.account_id, FETCHED) == JPY_ORDER
 
 
-def test_shipping_discount_tax_folds_into_promotion_discount_tax() -> None:
-    """Documented loss: v2026 has one DISCOUNT tax subtype for item and shipping promos."""
+def test_discount_tax_is_split_between_item_and_shipping_promotions() -> None:
+    """v2026 has one DISCOUNT tax subtype for item and shipping promotions (issue 8, item 3):
+    split by each discount times its charge's tax rate, item taking the remainder."""
     state = _state(items=(_item("12345678901201", item_price=D("10.00"), item_tax=D("1.60"),
                                 promotion_discount=D("1.00"), promotion_discount_tax=D("0.16"),
                                 shipping_price=D("5.00"), shipping_tax=D("0.80"),
                                 shipping_discount=D("5.00"),
                                 shipping_discount_tax=D("0.80")),))
     back = order_state_from_api(order_doc_from_state(state), "acct-eu", FETCHED)
-    assert back.items[0].promotion_discount_tax == D("0.96")
-    assert back.items[0].shipping_discount_tax == D(0)
-    assert back == replace(state, items=(replace(state.items[0],
-                                                 promotion_discount_tax=D("0.96"),
-                                                 shipping_discount_tax=D(0)),))
+    assert back == state
+
+
+def test_free_shipping_promotion_tax_belongs_to_shipping() -> None:
+    state = _state(items=(_item("12345678901201", item_price=D("10.00"), item_tax=D("1.60"),
+                                shipping_price=D("5.00"), shipping_tax=D("0.80"),
+                                shipping_discount=D("5.00"), shipping_discount_tax=D("0.80")),))
+    back = order_state_from_api(order_doc_from_state(state), "acct-eu", FETCHED)
+    assert (back.items[0].promotion_discount_tax, back.items[0].shipping_discount_tax) == (
+        D(0), D("0.80"))
+
+
+def test_gift_wrap_is_mapped_both_ways() -> None:
+    state = _state(items=(_item("12345678901201", item_price=D("10.00"), item_tax=D("1.60"),
+                                gift_wrap_price=D("3.00"), gift_wrap_tax=D("0.48")),))
+    assert order_state_from_api(order_doc_from_state(state), "acct-eu", FETCHED) == state
+
+
+def test_missing_quantity_fulfilled_is_never_read_as_unshipped() -> None:
+    """issue 8, item 10: a Shipped order shipped its units even when Amazon omits the field;
+    on a PartiallyShipped order the units cannot be told apart: the read fails (retried)."""
+    state = _state(items=(_item("12345678901201", item_price=D("10.00"), item_tax=D("1.60"),
+                                quantity_shipped=2),))
+    doc = order_doc_from_state(state)
+    del doc["orderItems"][0]["fulfillment"]["quantityFulfilled"]
+    doc["orderItems"][0]["fulfillment"]["quantityUnfulfilled"] = 0
+    assert order_state_from_api(doc, "acct-eu", FETCHED).items[0].quantity_shipped == 2
+    doc["fulfillment"]["fulfillmentStatus"] = "PARTIALLY_SHIPPED"
+    with pytest.raises(OrderMappingError, match="no quantityFulfilled"):
+        order_state_from_api(doc, "acct-eu", FETCHED)

@@ -36,11 +36,12 @@ from tests.conftest import missing
 from tests.support.magento_factory import ItemSpec, MagentoFactory, Order
 from tests.support.module import php_binary, run_observer
 
-MARKETPLACE = "A1PA6795UKMFR9"
+MARKETPLACE = "ATVPDKIKX0DER"  # US: prices without tax, Tax components are sent
+MARKETPLACE_VAT = "A1PA6795UKMFR9"  # DE: prices include VAT, refunds are sent net
 STORE = 1
 STORE_SETTING_OFF = 2
 STORE_WITHOUT_ACCOUNT = 3
-STORE_GROSS = 4  # a tax-inclusive marketplace (VAT inside Principal)
+STORE_GROSS = 4  # a tax-inclusive marketplace (prices include VAT; refunds are sent net)
 
 
 class Clock:
@@ -63,12 +64,13 @@ def account(
     *,
     refund: bool = True,
     convention: TaxConvention = TaxConvention.NET_PLUS_TAX,
+    marketplace_id: str = MARKETPLACE,
 ) -> AmazonAccount:
     return emulator_account(
         url,
         account_id,
         store_ids,
-        marketplace_id=MARKETPLACE,
+        marketplace_id=marketplace_id,
         refund=refund,
         convention=convention,
     )
@@ -139,7 +141,7 @@ class Bridge:
                 )
                 for k, i in enumerate(items)
             ],
-            marketplace_id=MARKETPLACE,
+            marketplace_id=MARKETPLACE_VAT if store_id == STORE_GROSS else MARKETPLACE,
             status=status,
             fulfillment_channel=fulfillment_channel,
             currency=amazon_currency or currency,
@@ -266,7 +268,7 @@ def bridge(mariadb_url: str, amazon_xsd_dir: object) -> Iterator[Bridge]:
         accounts = (
             account("acct-eu", emulator.url, (STORE,)),
             account("acct-off", emulator.url, (STORE_SETTING_OFF,), refund=False),
-            account("acct-gross", emulator.url, (STORE_GROSS,), convention=TaxConvention.GROSS),
+            account("acct-gross", emulator.url, (STORE_GROSS,), marketplace_id=MARKETPLACE_VAT),
         )
         cfg = Config(
             database_url=mariadb_url,

@@ -14,7 +14,7 @@ from sidecar.amazon.client import SpApiClient, SpApiError
 from sidecar.emulator.model import FaultKind, FeedFaultKind
 from sidecar.resolution import resolve
 from sidecar.tables import feed, ledger
-from tests.e2e.conftest import STORE, STORE_GROSS, Bridge
+from tests.e2e.conftest import MARKETPLACE, STORE, STORE_GROSS, Bridge
 from tests.support.magento_factory import ItemSpec
 from tests.support.module import run_observer
 
@@ -210,7 +210,7 @@ def test_indistinguishable_feeds_park_the_refund_for_a_human(bridge: Bridge) -> 
     doc = emu.create_feed_document("A1EXAMPLESELLER", "text/xml; charset=UTF-8")
     emu.upload_document(doc.feed_document_id, "text/xml; charset=UTF-8", content)
     emu.create_feed(
-        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc.feed_document_id
+        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", [MARKETPLACE], doc.feed_document_id
     )
     emu.process_pending_feeds()
 

@@ -224,8 +224,11 @@ def _refund_directly_on_amazon(bridge: Bridge, order: object) -> None:
         item.item_tax = D("0.00")
 
 
-def test_tax_inclusive_jpy_order_refunds_gross_principal_without_tax(bridge: Bridge) -> None:
-    # JP marketplace: prices include 10% consumption tax, yen have no minor unit
+def test_tax_inclusive_jpy_order_refunds_net_and_the_buyer_gets_the_memo_total(
+    bridge: Bridge,
+) -> None:
+    # issue 8 item 1. JP marketplace: prices include 10% consumption tax, yen have no minor
+    # unit. Net amounts are sent, no tax component; Amazon adds the tax at the original rate.
     cup = ItemSpec("CUP-JP", 3, D("1000"), D("100"), name="Tea cup")
     order = bridge.order(
         [cup],
@@ -241,13 +244,21 @@ def test_tax_inclusive_jpy_order_refunds_gross_principal_without_tax(bridge: Bri
 
     assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
     counter = bridge.refunds(order, "CUP-JP")
-    assert counter.amount("Principal") == D("1100")  # 1,000 + 100 tax: VAT counted once
-    assert counter.amount("Tax") == 0
-    assert counter.amount("Shipping") == D("550")
-    assert counter.amount("ShippingTax") == 0
+    assert counter.amount("Principal") == D("1000")
+    assert counter.amount("Shipping") == D("500")
+    assert counter.amount("Tax") == counter.amount("ShippingTax") == 0
+    # what the buyer gets back is the credit memo's grand total: 1,000 + 100 + 500 + 50
+    amazon_id = order.ext_order_id or ""
+    assert bridge.emulator.state.buyer_refunded(amazon_id, bridge.amazon_item(order, "CUP-JP")) \
+        == D("1650")
+    queued = [c for c in bridge.comments(order) if "queued for Amazon" in c]
+    assert "the buyer gets back about 1650 JPY" in queued[0]
+    assert "150 JPY not sent: VAT" in queued[0]
 
 
-def test_tax_inclusive_eur_order_refunds_gross_principal_without_tax(bridge: Bridge) -> None:
+def test_tax_inclusive_eur_order_refunds_net_and_the_buyer_gets_the_memo_total(
+    bridge: Bridge,
+) -> None:
     lamp = ItemSpec("LAMP-DE", 2, D("16.80"), D("3.19"), name="Lampe")
     order = bridge.order(
         [lamp], shipped={"LAMP-DE": 2}, currency="EUR", store_id=STORE_GROSS, gross=True
@@ -257,8 +268,84 @@ def test_tax_inclusive_eur_order_refunds_gross_principal_without_tax(bridge: Bri
 
     assert bridge.row(row_id).status == "done", bridge.row(row_id).status_message
     counter = bridge.refunds(order, "LAMP-DE")
-    assert counter.amount("Principal") == D("19.99")
+    assert counter.amount("Principal") == D("16.80")
     assert counter.amount("Tax") == 0
+    amazon_id = order.ext_order_id or ""
+    assert bridge.emulator.state.buyer_refunded(amazon_id, bridge.amazon_item(order, "LAMP-DE")) \
+        == D("19.99")
+    assert "the buyer gets back about 19.99 EUR" in (bridge.row(row_id).status_message or "")
+
+
+def test_units_cancelled_outside_the_bridge_and_ours_in_flight_are_both_counted(
+    bridge: Bridge,
+) -> None:
+    # issue 8 item 2: 3 units. The buyer cancels one in Seller Central; our first memo's
+    # cancellation of another is still in flight when the second memo asks for two more.
+    jug = ItemSpec("JUG-1", 3, D("10.00"), D("1.90"), name="Jug")
+    order = bridge.order([jug])
+    emu = bridge.emulator.state
+    with emu.lock:
+        item = emu.orders[order.ext_order_id or ""].item(bridge.amazon_item(order, "JUG-1"))
+        assert item is not None
+        item.quantity_canceled = 1  # cancelled on Amazon, not by the bridge
+    first = bridge.creditmemo(order, {"JUG-1": 1})
+    second = bridge.creditmemo(order, {"JUG-1": 2})
+    bridge.drive()
+
+    assert bridge.row(first).status == "done", bridge.row(first).status_message
+    row = bridge.row(second)
+    assert row.status == "rejected", row.status_message
+    assert "only 1 of 3 remain" in (row.status_message or "")
+    jug_on_amazon = bridge.amazon_order(order).item(bridge.amazon_item(order, "JUG-1"))
+    assert jug_on_amazon.quantity_canceled == 2  # never more units than the order has
+    assert bridge.refunds(order, "JUG-1").units_cancelled == 1
+
+
+def test_buyer_cancel_request_cancels_the_requested_item_whole_on_any_memo(
+    bridge: Bridge,
+) -> None:
+    # issue 8 item 8: the buyer asked to cancel the mugs only; the memo credits one mug
+    order = bridge.order([MUG, TEE])
+    amazon_id = order.ext_order_id or ""
+    bridge.emulator.state.request_buyer_cancellation(
+        amazon_id, "Ordered twice", [bridge.amazon_item(order, "MUG-1")]
+    )
+    row_id = bridge.creditmemo(order, {"MUG-1": 1})
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "done", row.status_message
+    amazon = bridge.amazon_order(order)
+    mug = amazon.item(bridge.amazon_item(order, "MUG-1"))
+    tee = amazon.item(bridge.amazon_item(order, "TEE-1"))
+    assert (mug.quantity_canceled, mug.cancel_reason) == (2, "BuyerCanceled")  # whole units
+    assert (tee.quantity_canceled, tee.cancel_reason) == (0, None)  # not asked: untouched
+    assert amazon.status == "Unshipped"
+    assert bridge.magento_status(order)[1] == "amazon_refunded"  # not the whole order
+    comment = next(c for c in bridge.comments(order) if "queued for Amazon" in c)
+    assert "Amazon refunds the whole cancelled amount" in comment
+    assert "credit the remaining 11.90 EUR in Magento too" in comment
+
+
+def test_shipping_is_refunded_only_with_the_items_it_was_charged_for(bridge: Bridge) -> None:
+    # issue 8 item 9: shipping was charged on the mugs; the memo credits the T-shirt and
+    # refunds shipping: nothing is moved onto the mugs, the comment says what was not sent
+    order = bridge.order(
+        [MUG, TEE], shipped={"MUG-1": 2, "TEE-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95")
+    )
+    row_id = bridge.creditmemo(order, {"TEE-1": 1}, shipping=D("5.00"), shipping_tax=D("0.95"))
+    bridge.drive()
+
+    row = bridge.row(row_id)
+    assert row.status == "done", row.status_message
+    assert bridge.refunds(order, "MUG-1").adjustments == 0
+    tee = bridge.refunds(order, "TEE-1")
+    assert (tee.amount("Principal"), tee.amount("Tax")) == (D("20.00"), D("3.80"))
+    assert tee.amount("Shipping") == tee.amount("ShippingTax") == 0
+    message = row.status_message or ""
+    assert "Shipping of 5.00 EUR is not sent" in message
+    assert "5.95 EUR less than the credit memo's grand total 29.75 EUR" in message
+    assert any("Shipping of 5.00 EUR is not sent" in c for c in bridge.comments(order))
 
 
 def test_two_partial_credit_memos_on_an_unshipped_order_cancel_unit_by_unit(bridge: Bridge) -> None:

@@ -169,7 +169,9 @@ def test_currency_mismatch(api: Api, shipped_order: EmulatorOrder) -> None:
     assert api.report(api.submit(ADJUSTMENT, feed)).codes() == [CURRENCY_MISMATCH]
 
 
-def test_gross_prices_do_not_count_vat_twice(api: Api, state: EmulatorState) -> None:
+def test_vat_inclusive_refunds_are_vat_exclusive(api: Api, state: EmulatorState) -> None:
+    """Amazon's "Partial Refunds with VAT-Exclusive Prices": net amounts, VAT added by Amazon
+    at the original rate, tax fields ignored."""
     state.seed_order("302-1234567-1234567", marketplace_id=DE, currency="EUR",
                      prices_include_tax=True, items=[
         SeedItem("12345678901234", "SHIRT", 1, Decimal("19.99"), Decimal("3.19"),
@@ -180,11 +182,13 @@ def test_gross_prices_do_not_count_vat_twice(api: Api, state: EmulatorState) -> 
             adjusted_item("12345678901234", components, currency="EUR")]))
         return api.report(api.submit(ADJUSTMENT, feed, marketplaces=[DE])).codes()
 
-    # gross principal plus the VAT again: 23.18 > 19.99
-    assert refund({"Principal": "19.99", "Tax": "3.19"}, 1) == [AMOUNT_EXCEEDS_REMAINING]
-    assert refund({"Principal": "16.80", "Tax": "3.19"}, 2) == []  # net + tax
-    assert refund({"Shipping": "4.90"}, 3) == []  # gross shipping, no ShippingTax
-    assert refund({"ShippingTax": "0.01"}, 4) == [AMOUNT_EXCEEDS_REMAINING]
+    # the gross price as Principal would refund the VAT twice (19.99 + 3.19 VAT)
+    assert refund({"Principal": "19.99"}, 1) == [AMOUNT_EXCEEDS_REMAINING]
+    assert refund({"Principal": "16.80"}, 2) == []
+    assert state.buyer_refunded("302-1234567-1234567", "12345678901234") == Decimal("19.99")
+    assert refund({"Shipping": "4.12", "ShippingTax": "0.78"}, 3) == []  # tax ignored
+    assert state.buyer_refunded("302-1234567-1234567", "12345678901234") == Decimal("24.89")
+    assert refund({"Shipping": "0.01"}, 4) == [AMOUNT_EXCEEDS_REMAINING]
 
 
 def test_cancel_buyer_canceled(api: Api, state: EmulatorState) -> None:

@@ -25,6 +25,9 @@ AMZ_ID = "302-1234567-1234567"
 CODE_A = "12345678901234"
 CODE_B = "22345678901234"
 CODE_C = "32345678901234"
+US = "ATVPDKIKX0DER"  # prices without tax: Tax and ShippingTax components are sent
+DE = "A1PA6795UKMFR9"  # prices include VAT: net amounts only, Amazon adds the VAT
+JP = "A1VC38T7YXB528"
 MEMO_CREATED = datetime(2026, 11, 26, 10, 0, 0)
 FETCHED = datetime(2026, 11, 26, 10, 5, 0)
 NOW = datetime(2026, 11, 26, 10, 6, 0)
@@ -76,11 +79,12 @@ def amz_order(
     prices_include_tax: bool | None = None,
     amazon_order_id: str = AMZ_ID,
     raw_status: str = "",
+    marketplace_id: str = US,
 ) -> AmazonOrderState:
     return AmazonOrderState(
         amazon_order_id=amazon_order_id,
         account_id="acct-1",
-        marketplace_id="A1PA6795UKMFR9",
+        marketplace_id=marketplace_id,
         status=status,
         fulfillment_channel=channel,
         currency=currency,
@@ -185,9 +189,15 @@ def settings(
 
 
 def ledger_entry(
-    code: str, component: Component, amount: str, quantity: int = 0, *, cancelled: bool = False
+    code: str,
+    component: Component,
+    amount: str,
+    quantity: int = 0,
+    *,
+    cancelled: bool = False,
+    confirmed: bool = False,
 ) -> LedgerEntry:
-    return LedgerEntry(code, component, D(amount), quantity, cancelled)
+    return LedgerEntry(code, component, D(amount), quantity, cancelled, confirmed)
 
 
 def ledger(*entries: LedgerEntry, creditmemo_ids: frozenset[int] = frozenset()) -> RefundLedger:

@@ -168,13 +168,13 @@ def test_two_lines_for_one_item_shipped_and_unshipped(amazon_xsd_dir: Path) -> N
     assert len(parse(xml).findall("Message/OrderAdjustment/AdjustedItem")) == 2
 
 
-def test_jpy_amounts_have_two_decimals(amazon_xsd_dir: Path) -> None:
+def test_item14_jpy_amounts_are_written_without_decimals(amazon_xsd_dir: Path) -> None:
     jpy = line(components=((Component.PRINCIPAL, D("1500")), (Component.SHIPPING, D("350"))))
     xml = build_adjustment_feed(MERCHANT, [(1, refund(jpy, order="503-1234567-1234567",
                                                       currency="JPY"))])
     validate_feed(xml, amazon_xsd_dir)
     amounts = parse(xml).findall(".//Amount")
-    assert [a.text for a in amounts] == ["1500.00", "350.00"]
+    assert [a.text for a in amounts] == ["1500", "350"]
     assert {a.get("currency") for a in amounts} == {"JPY"}
 
 
@@ -184,7 +184,16 @@ def test_jpy_fractional_amount_is_refused() -> None:
         build_adjustment_feed(MERCHANT, [(1, refund(jpy, currency="JPY"))])
 
 
-def test_eur_gross_convention_validates(amazon_xsd_dir: Path) -> None:
+def test_gift_wrap_components_are_written(amazon_xsd_dir: Path) -> None:
+    wrapped = line(components=((Component.PRINCIPAL, D("16.80")), (Component.GIFT_WRAP, D("3.00")),
+                               (Component.GIFT_WRAP_TAX, D("0.57"))))
+    xml = build_adjustment_feed(MERCHANT, [(1, refund(wrapped, currency="EUR"))])
+    validate_feed(xml, amazon_xsd_dir)
+    assert texts(parse(xml), ".//Component/Type") == ["Principal", "GiftWrap", "GiftWrapTax"]
+    assert set(feed_xml.COMPONENT_ORDER) == set(Component)  # none is ever dropped
+
+
+def test_eur_net_amounts_without_tax_validate(amazon_xsd_dir: Path) -> None:
     gross = line(components=((Component.PRINCIPAL, D("19.99")), (Component.SHIPPING, D("4.90"))))
     xml = build_adjustment_feed(MERCHANT, [(1, refund(gross, currency="EUR"))])
     validate_feed(xml, amazon_xsd_dir)
@@ -200,8 +209,10 @@ def test_eur_gross_convention_validates(amazon_xsd_dir: Path) -> None:
         (D("-0.00"), "EUR", "0.00"),
         (D("1E+3"), "USD", "1000.00"),
         (D("-2.5"), "GBP", "-2.50"),
-        (D("1500"), "JPY", "1500.00"),
-        (D("1500.00"), "JPY", "1500.00"),
+        (D("1980"), "JPY", "1980"),
+        (D("1980.00"), "JPY", "1980"),
+        (D("-0.00"), "JPY", "0"),
+        (D("-200"), "JPY", "-200"),
         (D("999999999999999999.99"), "USD", "999999999999999999.99"),
     ],
 )

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from sidecar.amazon.orders import order_doc_from_state, order_state_from_api
+from sidecar.codec import describe, dump_decision, load_decision
 from sidecar.domain import (
     AdjustmentReason,
     AmazonOrderState,
@@ -28,6 +30,7 @@ from tests.unit.rule_builders import (
     AMZ_ID,
     CODE_A,
     CODE_B,
+    DE,
     MEMO_CREATED,
     NOW,
     amz_item,
@@ -42,12 +45,14 @@ from tests.unit.rule_builders import (
 )
 
 D = Decimal
-P, T, S, ST, RF = (
+P, T, S, ST, RF, GW, GWT = (
     Component.PRINCIPAL,
     Component.TAX,
     Component.SHIPPING,
     Component.SHIPPING_TAX,
     Component.RESTOCKING_FEE,
+    Component.GIFT_WRAP,
+    Component.GIFT_WRAP_TAX,
 )
 SHIPPED = AmazonOrderStatus.SHIPPED
 UNSHIPPED = AmazonOrderStatus.UNSHIPPED
@@ -319,12 +324,64 @@ def test_rule6_unshipped_partial_memo_cancels_units_not_the_order() -> None:
     assert dict(line.components) == {P: D("33.60"), T: D("6.38")}
 
 
-def test_rule6_unshipped_partial_memo_with_buyer_request_refunds_units() -> None:
+def test_item8_buyer_request_partial_memo_cancels_the_requested_item_whole() -> None:
+    # the buyer asked to cancel; the memo credits one of two units: Amazon still cancels
+    # both (BuyerCanceled, whole units) and the note says Magento should credit the rest
     order = amz_order(amz_item(qty=2, buyer_cancel=True), status=UNSHIPPED)
-    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    credit = memo(memo_item(qty=1))
+    decision = decide(credit, order, settings(), EMPTY, NOW)
+    assert isinstance(decision, Cancel), decision
+    assert decision.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 2),)
+    assert decision.whole_order  # the only item: the order is cancelled
+    assert "Amazon refunds the whole cancelled amount" in decision.note
+    # Amazon refunds both units and their shipping: 2 x 19.99 + 4.90
+    assert "credit the remaining 24.89 EUR in Magento too" in decision.note
+    assert "Amazon refunds 44.88 EUR, 24.89 EUR more than the credit memo's grand total" in (
+        decision.note
+    )
+
+
+def test_item8_never_buyercanceled_for_items_the_buyer_did_not_ask_to_cancel() -> None:
+    order = amz_order(
+        amz_item(CODE_A, qty=1, buyer_cancel=True), amz_item(CODE_B, "XYZ", 1), status=UNSHIPPED
+    )
+    whole = memo(memo_item(33, qty=1), memo_item(34, "XYZ", 1, ext=CODE_B))
+    decision = decide(whole, order, settings(), EMPTY, NOW)
+    assert isinstance(decision, Cancel), decision
+    assert set(decision.items) == {
+        CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 1),
+        CancelItem(CODE_B, CancelReason.NO_INVENTORY, 1),
+    }
+    assert decision.whole_order
+    # a memo on the other item only still cancels the requested one, as the buyer asked
+    other = decide(memo(memo_item(34, "XYZ", 1, ext=CODE_B)), order, settings(), EMPTY, NOW)
+    assert isinstance(other, Cancel), other
+    assert set(other.items) == set(decision.items)
+    only_asked = decide(memo(memo_item(33, qty=1)), order, settings(), EMPTY, NOW)
+    assert isinstance(only_asked, Cancel), only_asked
+    assert only_asked.items == (CancelItem(CODE_A, CancelReason.BUYER_CANCELED, 1),)
+    assert not only_asked.whole_order  # item B stays open: Magento is not told "cancelled"
+    assert load_decision(dump_decision(only_asked)) == only_asked
+    # part of another item: an acknowledgement carries whole items only (re-sending one after
+    # an unknown outcome must not cancel more units), so refund lines do it all
+    three = amz_order(amz_item(CODE_A, qty=1, buyer_cancel=True), amz_item(CODE_B, "XYZ", 3),
+                      status=UNSHIPPED)
+    mixed = as_refund(decide(memo(memo_item(34, "XYZ", 1, ext=CODE_B)), three, settings(),
+                             EMPTY, NOW))
+    assert {(ln.order_item_id, ln.reason, ln.quantity_cancelled) for ln in mixed.lines} == {
+        (CODE_A, AdjustmentReason.CUSTOMER_CANCEL, 1), (CODE_B, AdjustmentReason.NO_INVENTORY, 1)}
+
+
+def test_item8_buyer_requested_units_are_never_sent_as_no_inventory() -> None:
+    # an earlier refund on the item rules out an OrderAcknowledgement: the requested units
+    # are cancelled by refund lines, with CustomerCancel (never NoInventory), all of them
+    order = amz_order(amz_item(qty=3, buyer_cancel=True), status=UNSHIPPED)
+    earlier = ledger(ledger_entry(CODE_A, P, "16.80", 1, cancelled=True, confirmed=True))
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), earlier, NOW))
     (line,) = refund.lines
-    assert (line.reason, line.quantity_cancelled) == (AdjustmentReason.NO_INVENTORY, 1)
-    assert "buyer asked Amazon to cancel" in refund.note
+    assert (line.reason, line.quantity_cancelled) == (AdjustmentReason.CUSTOMER_CANCEL, 2)
+    assert "the buyer asked to cancel SKU ABC-1" in refund.note
+    assert "credit the rest in Magento too" in refund.note
 
 
 def test_rule6_unshipped_with_earlier_refunds_never_cancels_the_order() -> None:
@@ -343,12 +400,30 @@ def test_rule6_units_cancelled_by_us_and_seen_by_amazon_count_once() -> None:
     # and our ledger shows it too; one unit is left, not zero
     order = amz_order(amz_item(qty=2, canceled=1), status=UNSHIPPED)
     earlier = ledger(
-        ledger_entry(CODE_A, P, "16.80", 1, cancelled=True), ledger_entry(CODE_A, T, "3.19")
+        ledger_entry(CODE_A, P, "16.80", 1, cancelled=True, confirmed=True),
+        ledger_entry(CODE_A, T, "3.19", confirmed=True),
     )
     refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), earlier, NOW))
     (line,) = refund.lines
     assert line.quantity_cancelled == 1
     assert dict(line.components) == {P: D("16.80"), T: D("3.19")}
+
+
+def test_item2_pending_cancellation_and_one_made_outside_the_bridge_both_count() -> None:
+    # 3 units: the buyer cancelled one in Seller Central (Amazon shows it), and our own
+    # cancellation of another is still in flight (pending, not yet on Amazon): 1 unit is left
+    order = amz_order(amz_item(qty=3, canceled=1), status=UNSHIPPED)
+    in_flight = ledger(ledger_entry(CODE_A, P, "16.80", 1, cancelled=True))
+    reason = as_reject(decide(memo(memo_item(qty=2)), order, settings(), in_flight, NOW))
+    assert "only 1 of 3 remain" in reason
+    # once confirmed, Amazon's count includes ours: still one unit left, never zero or two
+    shown = amz_order(amz_item(qty=3, canceled=2), status=UNSHIPPED)
+    confirmed = ledger(ledger_entry(CODE_A, P, "16.80", 1, cancelled=True, confirmed=True))
+    refund = as_refund(decide(memo(memo_item(qty=1)), shown, settings(), confirmed, NOW))
+    assert refund.lines[0].quantity_cancelled == 1
+    assert "only 1 of 3 remain" in as_reject(
+        decide(memo(memo_item(qty=2)), shown, settings(), confirmed, NOW)
+    )
 
 
 def test_rule6_units_cancelled_outside_the_bridge_still_count() -> None:
@@ -455,19 +530,19 @@ def test_rule8_shipping_spread_pro_rata_by_principal() -> None:
     assert components(refund, CODE_B)[S] == D("3.00")
 
 
-def test_rule8_shipping_overflows_to_items_with_shipping_left() -> None:
+def test_item9_shipping_is_refunded_only_on_the_credited_items() -> None:
+    # item A's shipping is 5.00; the memo refunds 7.00 shipping with item A only: 5.00 goes
+    # with A, nothing is moved onto item B (not credited), the 2.00 is named in the note
     credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A), shipping="7.00")
     refund = as_refund(decide(credit, two_item_order(), settings(), EMPTY, NOW))
     assert components(refund, CODE_A)[S] == D("5.00")
-    extra = [line for line in refund.lines if line.order_item_id == CODE_B]
-    assert len(extra) == 1
-    assert extra[0].reason == AdjustmentReason.GENERAL_ADJUSTMENT
-    assert (extra[0].quantity, extra[0].quantity_cancelled) == (0, 0)
-    assert dict(extra[0].components) == {P: D("0.00"), S: D("2.00")}
+    assert [line.order_item_id for line in refund.lines] == [CODE_A]
+    assert "Shipping of 2.00 EUR is not sent" in refund.note
+    assert "2.00 EUR less than the credit memo's grand total 17.00 EUR" in refund.note
 
 
-def test_rule8_shipping_above_what_amazon_charged_rejected() -> None:
-    credit = memo(memo_item(33, "A", 1, "10.00", "0", ext=CODE_A), shipping="11.00")
+def test_rule8_shipping_only_memo_above_what_amazon_charged_rejected() -> None:
+    credit = memo(shipping="11.00")
     reason = as_reject(decide(credit, two_item_order(), settings(), EMPTY, NOW))
     assert "Shipping of 11.00 EUR exceeds" in reason
     assert "by 1.00 EUR" in reason
@@ -564,42 +639,64 @@ def test_promotion_ignored_in_magento_rejected() -> None:
     assert "exceeds by 2.00 EUR" in as_reject(decide(credit, order, settings(), EMPTY, NOW))
 
 
-def test_tax_gross_eur_principal_includes_vat() -> None:
+def test_item1_vat_inclusive_eur_sends_net_amounts_and_no_tax() -> None:
+    # DE: 19.99 gross = 16.80 + 3.19 VAT; shipping 4.90 = 4.12 + 0.78. Amazon adds the VAT
+    # itself ("Partial Refunds with VAT-Exclusive Prices"): send net, no Tax components
     order = amz_order(
         amz_item(
-            qty=1,
-            shipped=1,
-            unit_price="19.99",
-            unit_tax="3.19",
-            shipping="4.90",
+            qty=1, shipped=1, unit_price="19.99", unit_tax="3.19", shipping="4.90",
             shipping_tax="0.78",
-        )
+        ),
+        marketplace_id=DE,
     )
     credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
-    gross = settings(convention=TaxConvention.GROSS)
-    refund = as_refund(decide(credit, order, gross, EMPTY, NOW))
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     (line,) = refund.lines
-    assert line.components == ((P, D("19.99")), (S, D("4.90")))
-    assert refund.total == credit.grand_total == D("24.89")
+    assert line.components == ((P, D("16.80")), (S, D("4.12")))
+    assert "the buyer gets back about 24.89 EUR" in refund.note
+    assert "3.97 EUR less than the credit memo's grand total 24.89 EUR" in refund.note
+    assert "Amazon adds VAT at the order's original rate" in refund.note
 
 
-def test_tax_gross_jpy_zero_decimals() -> None:
+def test_item1_vat_inclusive_jpy_sends_net_whole_yen() -> None:
+    # JP: prices include 10% consumption tax; the proceeds say so (prices_include_tax)
     order = amz_order(
         amz_item(
             qty=2, shipped=2, unit_price="1100", unit_tax="100", shipping="550", shipping_tax="50"
         ),
         currency="JPY",
+        prices_include_tax=True,
     )
     credit = memo(
-        memo_item(qty=1, row_total="999.5000", tax="100.0000"),
+        memo_item(qty=1, row_total="1000.0000", tax="100.0000"),
         shipping="500.0000",
         shipping_tax="50.0000",
         currency="JPY",
     )
-    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY, NOW))
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
     (line,) = refund.lines
-    assert line.components == ((P, D("1100")), (S, D("550")))
-    assert [str(a) for _, a in line.components] == ["1100", "550"]
+    assert line.components == ((P, D("1000")), (S, D("500")))
+    assert [str(a) for _, a in line.components] == ["1000", "500"]
+    assert "the buyer gets back about 1650 JPY" in refund.note
+
+
+def test_item1_tax_inclusive_marketplace_sends_no_tax_even_when_proceeds_show_it_on_top() -> None:
+    # v2026's own UK example lists ITEM net and TAX on top: still a tax-inclusive marketplace,
+    # the refund is VAT-exclusive with no tax component; the net cap is ITEM itself
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="16.80", unit_tax="3.19"),
+                      marketplace_id=DE, prices_include_tax=False)
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("16.80")}
+    assert "the buyer gets back about 19.99 EUR" in refund.note
+
+
+def test_item1_gross_convention_is_ignored_by_the_rules() -> None:
+    order = amz_order(amz_item(qty=1, shipped=1, unit_price="19.99", unit_tax="3.19"),
+                      marketplace_id=DE)
+    credit = memo(memo_item(qty=1))
+    gross = decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY, NOW)
+    assert gross == decide(credit, order, settings(), EMPTY, NOW)
+    assert components(as_refund(gross)) == {P: D("16.80")}
 
 
 def test_tax_net_plus_tax_on_vat_inclusive_prices_never_counts_vat_twice() -> None:
@@ -616,7 +713,7 @@ def test_tax_net_plus_tax_on_vat_inclusive_prices_never_counts_vat_twice() -> No
     )
     credit = memo(memo_item(qty=1), shipping="4.12", shipping_tax="0.78")
     refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
-    assert components(refund) == {P: D("16.80"), T: D("3.19"), S: D("4.12"), ST: D("0.78")}
+    assert components(refund) == {P: D("16.80"), S: D("4.12")}
     wrong = memo(memo_item(qty=1, row_total="19.99"))  # gross price as net: VAT twice
     assert "Principal of SKU ABC-1" in as_reject(decide(wrong, order, settings(), EMPTY, NOW))
 
@@ -683,14 +780,20 @@ def test_rule8_shipping_only_memo_refunds_amount_only_lines() -> None:
     assert dict(line.components) == {P: D("0.00"), S: D("4.12"), ST: D("0.78")}
 
 
-def test_rule9_restocking_fee_on_unshipped_whole_order_is_not_a_cancel() -> None:
+def test_item12_restocking_fee_is_never_charged_on_units_never_shipped() -> None:
+    # Unshipped, whole order with a fee kept as RestockingFee: no cancel (the fee would be
+    # lost) and no fee on cancelled units either: rejected with the reason
     order = amz_order(amz_item(qty=1), status=UNSHIPPED)
     credit = memo(memo_item(qty=1), adjustment_negative="2.00")
-    refund = as_refund(decide(credit, order, settings(restocking=True), EMPTY, NOW))
-    (line,) = refund.lines
-    assert line.quantity_cancelled == 1
-    assert dict(line.components)[RF] == D("-2.00")
-    assert refund.total == credit.grand_total
+    reason = as_reject(decide(credit, order, settings(restocking=True), EMPTY, NOW))
+    assert "never charged on units that were not shipped" in reason
+    # PartiallyShipped: one unit cancelled, one returned: the fee only on the return line
+    partly = amz_order(amz_item(qty=2, shipped=1), status=PARTIAL)
+    refund = as_refund(decide(memo(memo_item(qty=2), adjustment_negative="2.00"), partly,
+                              settings(restocking=True), EMPTY, NOW))
+    by_reason = {line.reason: dict(line.components) for line in refund.lines}
+    assert RF not in by_reason[AdjustmentReason.NO_INVENTORY]
+    assert by_reason[AdjustmentReason.CUSTOMER_RETURN][RF] == D("-2.00")
 
 
 # ------------------------------------------------ review: money defects found
@@ -736,24 +839,6 @@ def test_rule9_item_cancelled_outside_the_bridge_is_not_refunded_again() -> None
     assert refund.total == D("44.88")
 
 
-def test_tax_gross_shipping_quantized_once() -> None:
-    # Magento keeps 2 decimals even for JPY: 500.5 shipping + 50.5 shipping tax is 551 yen,
-    # not 501 + 51 = 552 (rounding each part first refunds a yen more than the memo)
-    order = amz_order(
-        amz_item(
-            qty=1, shipped=1, unit_price="1100", unit_tax="100", shipping="552", shipping_tax="50"
-        ),
-        currency="JPY",
-    )
-    credit = memo(
-        memo_item(qty=1, row_total="1000", tax="100"),
-        shipping="500.5000",
-        shipping_tax="50.5000",
-        currency="JPY",
-    )
-    refund = as_refund(decide(credit, order, settings(convention=TaxConvention.GROSS), EMPTY, NOW))
-    assert components(refund) == {P: D("1100"), S: D("551")}
-    assert refund.total == credit.grand_total == D("1651")
 
 
 def test_rule8_item_discount_rounding_is_not_a_shipping_discount() -> None:
@@ -779,3 +864,102 @@ def test_rule11_a_memo_whose_only_amount_rounds_away_is_rejected() -> None:
     order = amz_order(amz_item(qty=2, shipped=2), status=SHIPPED)
     reason = as_reject(decide(memo(shipping="0.004"), order, settings(), EMPTY, NOW))
     assert "nothing is left to send" in reason
+
+
+# ------------------------------------------- issue 8: cases an independent review found
+
+
+def test_item3_free_shipping_promotion_tax_is_kept_apart_from_the_item_tax() -> None:
+    # v2026 proceeds: one TAX/DISCOUNT value; here it is the free-shipping promotion's tax
+    state = amz_order(
+        replace(amz_item(qty=1, shipped=1, unit_price="10.00", unit_tax="1.60", shipping="5.00",
+                         shipping_tax="0.80"),
+                shipping_discount=D("5.00"), shipping_discount_tax=D("0.80")),
+        prices_include_tax=False,
+    )
+    order = order_state_from_api(order_doc_from_state(state), "acct-1", state.fetched_at)
+    full = memo(memo_item(qty=1, unit_price="10.00", unit_tax="1.60"))
+    refund = as_refund(decide(full, order, settings(), EMPTY, NOW))
+    assert components(refund) == {P: D("10.00"), T: D("1.60")}
+    whole = as_refund(decide(replace(full, adjustment_negative=D("1.00")), order, settings(),
+                             EMPTY, NOW))
+    assert components(whole) == {P: D("10.00"), T: D("1.60")}  # no ShippingTax never paid
+
+
+def test_item4_zero_decimal_memos_that_complete_an_item_get_what_remains() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3, shipping="0", shipping_tax="0"),
+                              item_price=D("1000"), item_tax=D(0)), currency="JPY")
+    third = memo_item(qty=1, row_total="333.3400", tax="0")
+    first = as_refund(decide(memo(replace(third, row_total=D("333.3300")), currency="JPY"),
+                             order, settings(), EMPTY, NOW))
+    assert components(first) == {P: D("333")}
+    assert "0.33 JPY less than the credit memo's grand total 333.33 JPY" in first.note
+    two_sent = ledger(ledger_entry(CODE_A, P, "333", 1, confirmed=True),
+                      ledger_entry(CODE_A, P, "333", 1))
+    last = as_refund(decide(memo(third, currency="JPY"), order, settings(), two_sent, NOW))
+    assert components(last) == {P: D("334")}  # 333 + 333 + 334 = 1000, as in Magento
+    assert "completes the item" in last.note
+    assert "0.66 JPY more than the credit memo's grand total 333.34 JPY" in last.note
+
+
+def test_item5_grand_total_the_lines_do_not_itemise_is_named_with_its_amount() -> None:
+    # catalog prices incl. tax, discount on incl. prices: Magento's grand total carries
+    # discount_tax_compensation_amount, which no line itemises
+    credit = memo(memo_item(qty=1, discount="2.00"))
+    credit = replace(credit, grand_total=credit.grand_total + D("0.32"))
+    refund = as_refund(decide(credit, shipped_order(), settings(), EMPTY, NOW))
+    assert "0.32 EUR less than the credit memo's grand total 18.31 EUR" in refund.note
+    assert "discount_tax_compensation_amount" in refund.note
+
+
+def test_item6_several_magento_lines_on_one_amazon_item_are_added_before_rounding() -> None:
+    order = amz_order(replace(amz_item(qty=3, shipped=3), item_price=D("30.03"), item_tax=D(0)))
+    credit = memo(
+        memo_item(33, qty=1, row_total="10.0050", tax="0"),
+        memo_item(34, qty=1, row_total="10.0050", tax="0"),
+    )
+    refund = as_refund(decide(credit, order, settings(), EMPTY, NOW))
+    assert components(refund)[P] == D("20.01")  # not 10.01 + 10.01
+
+
+def test_item10_shipped_order_without_item_fulfilment_data_is_never_cancelled() -> None:
+    # Amazon omitted quantityFulfilled (0 here) on a Shipped order: the units were shipped
+    order = amz_order(amz_item(qty=2, shipped=0), status=SHIPPED)
+    refund = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.reason, line.quantity, line.quantity_cancelled) == (
+        AdjustmentReason.CUSTOMER_RETURN, 1, 0)
+
+
+def test_item11_bundle_children_shipped_units_are_compared_in_bundle_units() -> None:
+    order = amz_order(amz_item(CODE_A, "BUNDLE-1", qty=1, shipped=1))
+    parent = replace(memo_item(33, "BUNDLE-1", 1), qty_ordered=D(1), qty_shipped=D(1))
+    child = replace(memo_item(34, "PART-1", 2, "0", "0", ext=None, parent=33),
+                    qty_ordered=D(2), qty_shipped=D(2))
+    refund = as_refund(decide(memo(parent, child), order, settings(), EMPTY, NOW))
+    (line,) = refund.lines
+    assert (line.quantity, line.reason) == (1, AdjustmentReason.CUSTOMER_RETURN)
+    # a bundle Magento shipped but Amazon does not know about is still refused
+    unknown = amz_order(amz_item(CODE_A, "BUNDLE-1", qty=1, shipped=0), status=UNSHIPPED)
+    assert "confirm the shipment" in as_reject(
+        decide(memo(parent, child), unknown, settings(), EMPTY, NOW))
+
+
+def test_item13_gift_wrap_goes_back_with_the_whole_item_else_is_named() -> None:
+    wrapped = replace(amz_item(qty=2, shipped=2), gift_wrap_price=D("3.00"),
+                      gift_wrap_tax=D("0.57"))
+    order = amz_order(wrapped)
+    whole = as_refund(decide(memo(memo_item(qty=2)), order, settings(), EMPTY, NOW))
+    assert (components(whole)[GW], components(whole)[GWT]) == (D("3.00"), D("0.57"))
+    assert "gift wrap of SKU ABC-1 refunded with the whole item" in whole.note
+    assert "3.57 EUR more than the credit memo's grand total" in whole.note
+    part = as_refund(decide(memo(memo_item(qty=1)), order, settings(), EMPTY, NOW))
+    assert GW not in components(part)
+    assert "gift wrap of SKU ABC-1 (3.57 EUR) is not refunded" in part.note
+
+
+def test_item15_amount_only_line_is_described_as_an_amount_only_adjustment() -> None:
+    refund = as_refund(decide(memo(shipping="4.12"), shipped_order(), settings(), EMPTY, NOW))
+    text = describe(refund)
+    assert "amount-only adjustment" in text
+    assert "0 cancelled" not in text

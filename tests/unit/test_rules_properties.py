@@ -2,13 +2,14 @@
 
 Invariants: determinism; nothing negative except RestockingFee; every amount quantized and at
 most 2 decimals; per item and component nothing above what Amazon still has to refund; units
-never above what remains; and the refund equals the credit memo to the minor unit unless the
-decision says why not (Reject, Cancel, whole-order rule 9, or a note naming a cap).
+never above what remains; on tax-inclusive marketplaces no tax component; the refund equals the
+credit memo to the minor unit unless the decision says why not; and whenever what Amazon
+refunds differs from the credit memo's grand total, the note states the exact difference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -16,21 +17,24 @@ from hypothesis import strategies as st
 
 from sidecar.domain import (
     AccountSettings,
+    AdjustmentReason,
     AmazonOrderState,
     AmazonOrderStatus,
     Cancel,
+    CancelReason,
     Component,
     CreditMemo,
     CreditMemoItem,
     Refund,
     RefundLedger,
     Reject,
-    TaxConvention,
 )
 from sidecar.money import is_quantized, minor_unit, quantize
 from sidecar.rules import decide
 from tests.unit.rule_builders import (
+    DE,
     NOW,
+    US,
     amz_item,
     amz_order,
     ledger_entry,
@@ -61,6 +65,7 @@ class Case:
     remaining: dict[tuple[str, Component], Decimal]  # computed independently of rules.py
     remaining_units: dict[str, int]
     jitter: bool
+    untold: Decimal = Decimal(0)  # part of the grand total no line itemises
 
 
 def money(draw: st.DrawFn, currency: str, low: int, high: int) -> Decimal:
@@ -70,8 +75,8 @@ def money(draw: st.DrawFn, currency: str, low: int, high: int) -> Decimal:
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     currency = draw(st.sampled_from(["EUR", "JPY"]))
-    convention = draw(st.sampled_from(list(TaxConvention)))
-    gross = convention == TaxConvention.GROSS
+    marketplace = draw(st.sampled_from([US, DE]))
+    gross = marketplace == DE  # prices include VAT: net amounts are sent, no tax component
     scale = 1 if currency == "JPY" else 100
     n_items = draw(st.integers(1, 3))
     amazon_items = []
@@ -92,7 +97,7 @@ def cases(draw: st.DrawFn) -> Case:
                             currency)
         ship_net = money(draw, currency, 0, 10 * scale)
         ship_tax = quantize(ship_net * D("0.19"), currency)
-        unit_p, unit_t = (unit_net + unit_tax, D(0)) if gross else (unit_net, unit_tax)
+        unit_p, unit_t = (unit_net, D(0)) if gross else (unit_net, unit_tax)
         amazon_items.append(amz_item(
             code, sku, qty, shipped,
             str(unit_net + unit_tax if gross else unit_net), str(unit_tax),
@@ -105,7 +110,7 @@ def cases(draw: st.DrawFn) -> Case:
                 entries.append(ledger_entry(code, T, str(unit_t * done)))
         remaining[(code, P)] = unit_p * (qty - done)
         remaining[(code, T)] = unit_t * (qty - done)
-        ship_p, ship_t = (ship_net + ship_tax, D(0)) if gross else (ship_net, ship_tax)
+        ship_p, ship_t = (ship_net, D(0)) if gross else (ship_net, ship_tax)
         remaining[(code, S)] = ship_p
         remaining[(code, ST)] = ship_t
         remaining_units[code] = qty - done
@@ -149,23 +154,28 @@ def cases(draw: st.DrawFn) -> Case:
         adjustment_negative=str(quantize(negative, currency)),
         currency=currency,
     )
-    order = amz_order(*amazon_items, status=status, currency=currency)
+    # Magento totals the lines do not itemise (discount_tax_compensation_amount): item 5
+    untold = draw(st.sampled_from([D(0), D(0), D(0), D("0.4975"), D("1.50")]))
+    if untold:
+        credit = replace(credit, grand_total=credit.grand_total + untold)
+    order = amz_order(*amazon_items, status=status, currency=currency,
+                      marketplace_id=marketplace, prices_include_tax=gross or None)
     return Case(
         credit, order,
-        account_settings(restocking=draw(st.booleans()), convention=convention),
+        account_settings(restocking=draw(st.booleans())),
         RefundLedger(entries=tuple(entries)),
-        remaining, remaining_units, jitter,
+        remaining, remaining_units, jitter, untold,
     )
 
 
 def memo_components(case: Case) -> dict[Component, Decimal]:
-    """What the credit memo asks for, per component, in the account's convention."""
-    gross = case.settings.tax_convention == TaxConvention.GROSS
+    """What the credit memo asks for, per component (net; no tax where prices include VAT)."""
+    gross = bool(case.order.prices_include_tax)
     cur = case.memo.order_currency_code
-    p = sum((quantize(i.row_total - i.discount_amount + (i.tax_amount if gross else 0), cur)
+    p = sum((quantize(i.row_total - i.discount_amount, cur)
              for i in case.memo.items), D(0)) + quantize(case.memo.adjustment_positive, cur)
     t = D(0) if gross else sum((quantize(i.tax_amount, cur) for i in case.memo.items), D(0))
-    s = quantize(case.memo.shipping_amount + (case.memo.shipping_tax_amount if gross else 0), cur)
+    s = quantize(case.memo.shipping_amount, cur)
     st_ = D(0) if gross else quantize(case.memo.shipping_tax_amount, cur)
     rf = -quantize(case.memo.adjustment_negative, cur)
     return {P: p, T: t, S: s, ST: st_, RF: rf}
@@ -183,17 +193,33 @@ def test_refund_invariants(case: Case) -> None:
     if isinstance(decision, Cancel):
         assert case.order.status == AmazonOrderStatus.UNSHIPPED
         assert not case.ledger.entries
-        assert {i.order_item_id: i.quantity for i in decision.items} == {
-            c: u for c, u in case.remaining_units.items() if u
-        }
+        if not case.order.buyer_cancel_requested:
+            assert {i.order_item_id: i.quantity for i in decision.items} == {
+                c: u for c, u in case.remaining_units.items() if u
+            }
+        for cancelled in decision.items:
+            requested = any(i.buyer_cancel_requested for i in case.order.items
+                            if i.order_item_id == cancelled.order_item_id)
+            assert (cancelled.reason == CancelReason.BUYER_CANCELED) == requested
+        assert "Amazon refunds the buyer what it charged" in decision.note
         return
     assert isinstance(decision, Refund), decision
     cur = case.memo.order_currency_code
     sums: dict[tuple[str, Component], Decimal] = {}
     units: dict[str, int] = {}
+    credited = {i.ext_order_item_id for i in case.memo.items if i.qty > 0}
+    asked = {i.order_item_id for i in case.order.items if i.buyer_cancel_requested}
     for line in decision.lines:
         assert len(line.merchant_adjustment_item_id) <= 40
         assert not (line.quantity and line.quantity_cancelled)
+        kinds = {c for c, a in line.components if a}
+        whole = case.memo.adjustment_negative > 0 and not case.settings.adjustment_fee_as_restocking_fee
+        if credited and kinds & {S, ST} and not whole:  # item 9: shipping with credited items
+            assert line.order_item_id in credited | asked
+        if RF in kinds:  # item 12: a restocking fee only on returned units
+            assert line.reason == AdjustmentReason.CUSTOMER_RETURN and line.quantity > 0
+        if line.order_item_id in asked and line.quantity_cancelled:  # item 8
+            assert line.reason == AdjustmentReason.CUSTOMER_CANCEL
         assert line.quantity >= 0
         assert line.quantity_cancelled >= 0
         units[line.order_item_id] = (
@@ -208,10 +234,13 @@ def test_refund_invariants(case: Case) -> None:
                 assert amount >= 0
                 key = (line.order_item_id, component)
                 sums[key] = sums.get(key, D(0)) + amount
+                if case.order.prices_include_tax:
+                    assert component not in (T, ST)  # Amazon adds the VAT itself
     for key, total in sums.items():
         assert total <= case.remaining[key], (key, total, case.remaining[key])
     for code, count in units.items():
         assert count <= case.remaining_units[code]
+    assert_difference_explained(case, decision)
     whole_order = (
         case.memo.adjustment_negative > 0 and not case.settings.adjustment_fee_as_restocking_fee
     )
@@ -221,10 +250,25 @@ def test_refund_invariants(case: Case) -> None:
     got = {c: sum((a for (_, comp), a in sums.items() if comp == c), D(0)) for c in (P, T, S, ST)}
     got[RF] = sum((a for line in decision.lines for c, a in line.components if c == RF), D(0))
     expected = memo_components(case)
-    if "capped" in decision.note or "reduced" in decision.note:
-        assert case.jitter or "reduced" in decision.note
+    explained = ("capped", "reduced", "is not sent", "instead of", "buyer asked")
+    if any(word in decision.note for word in explained):
+        assert case.jitter or "capped" not in decision.note
         for component in (P, T, S, ST):
-            assert got[component] <= expected[component]
+            assert got[component] <= expected[component] or "instead of" in decision.note
     else:
         assert got == expected
-        assert decision.total == quantize(case.memo.grand_total, cur)
+        if not case.order.prices_include_tax:
+            assert decision.total == quantize(case.memo.grand_total - case.untold, cur)
+
+
+def assert_difference_explained(case: Case, decision: Refund) -> None:
+    """Item 7: sent != grand total => the note states the exact difference and a reason."""
+    cur = case.memo.order_currency_code
+    diff = case.memo.grand_total - decision.total
+    if diff == 0:
+        return
+    amount = quantize(abs(diff), cur) if is_quantized(diff, cur) else abs(diff).normalize()
+    stated = (f"{format(amount, 'f')} {cur} {'less' if diff > 0 else 'more'} than the credit "
+              f"memo's grand total")
+    assert stated in decision.note, (stated, decision.note)
+    assert ": " in decision.note.split(stated, 1)[1]  # followed by the reasons
