@@ -123,7 +123,7 @@ def test_another_tools_feed_is_never_adopted_when_ours_was_never_created(bridge:
     doc = emu.create_feed_document("A1EXAMPLESELLER", "text/xml; charset=UTF-8")
     emu.upload_document(doc.feed_document_id, "text/xml; charset=UTF-8", content)
     theirs = emu.create_feed(
-        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc.feed_document_id
+        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", [MARKETPLACE], doc.feed_document_id
     )
     emu.process_pending_feeds()
     assert bridge.refunds(other, "MUG-1").adjustments == 1  # the other tool's refund
@@ -168,7 +168,7 @@ def test_another_tools_feed_with_another_message_count_is_ruled_out(bridge: Brid
     doc = emu.create_feed_document("A1EXAMPLESELLER", "text/xml; charset=UTF-8")
     emu.upload_document(doc.feed_document_id, "text/xml; charset=UTF-8", content)
     emu.create_feed(
-        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", ["A1PA6795UKMFR9"], doc.feed_document_id
+        "A1EXAMPLESELLER", "POST_PAYMENT_ADJUSTMENT_DATA", [MARKETPLACE], doc.feed_document_id
     )
     emu.process_pending_feeds()
     bridge.clock.advance(minutes=6)
