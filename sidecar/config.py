@@ -132,6 +132,7 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             tax_convention=TaxConvention(
                 str(spec.get("tax_convention", TaxConvention.NET_PLUS_TAX))
             ),
+            confirm_shipments=bool(spec.get("confirm_shipments", True)),
         )
         raw_rates = spec.get("rate_limits", {})
         rates: dict[str, tuple[str, int]] = {}

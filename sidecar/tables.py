@@ -213,6 +213,21 @@ feed_message = Table(
     Index("REFUND_BRIDGE_FEED_MESSAGE_OUTBOX", "outbox_id"),
 )
 
+# Packages the bridge confirmed to Amazon, one per Magento shipment (sql/mysql/006).
+shipment_package = Table(
+    "refund_bridge_shipment_package",
+    metadata,
+    Column("shipment_id", UInt, primary_key=True, autoincrement=False),
+    Column("amazon_order_id", String(32), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("package_reference_id", String(32), nullable=False),
+    Column("order_items", Text, nullable=False),
+    Column("tracking_number", String(255)),
+    Column("confirmed_at", Time6, nullable=False),
+    Column("updated_at", Time6, nullable=False),
+    Index("REFUND_BRIDGE_SHIPMENT_PACKAGE_ORDER", "amazon_order_id"),
+)
+
 # Token buckets shared by every sidecar process of one account (see amazon/ratelimit.py).
 rate_limit = Table(
     "refund_bridge_rate_limit",
