@@ -98,6 +98,7 @@ def health_page() -> str:
     counts: dict[str, int] = {}
     problems: list[Any] = []
     recent: list[Any] = []
+    skipped: list[Any] = []
     feeds: list[dict[str, Any]] = []
     oldest = "n/a"
     worker_ok, worker_text = False, "unknown"
@@ -106,6 +107,7 @@ def health_page() -> str:
         for status in PROBLEM_STATUSES:
             problems.extend(outbox_dao.list_rows(engine, status=status, limit=20))
         recent = outbox_dao.list_rows(engine, limit=20)
+        skipped = outbox_dao.list_rows(engine, status="skipped", limit=20)
         feeds = feeds_dao.recent_feeds(engine)
         age = outbox_dao.oldest_pending_age_seconds(engine)
         oldest = "none" if age is None else str(timedelta(seconds=int(age)))
@@ -116,6 +118,7 @@ def health_page() -> str:
         counts=sorted(counts.items()),
         problems=problems,
         recent=recent,
+        skipped=skipped,
         feeds=feeds,
         oldest=oldest,
         worker_ok=worker_ok,
