@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 
@@ -21,14 +22,20 @@ MUG = ItemSpec("MUG-1", 2, D("10.00"), D("1.90"), name="Mug")
 M2E_SETTING = "M2E Pro > Amazon > Accounts > account 1 > Orders > Cancel or Refund if Credit Memo is Created"
 
 
-def m2e_order(bridge: Bridge, **kwargs: object) -> Order:
-    """An order as M2E Pro imports it: no ext_order_id in Magento (M2E never writes it)."""
-    order = bridge.order([MUG], **kwargs)  # type: ignore[arg-type]
-    return order
+def m2e_order(bridge: Bridge, **kwargs: Any) -> Order:
+    return bridge.order([MUG], **kwargs)
 
 
-def m2e_creditmemo(bridge: Bridge, order: Order, lines: dict[str, int], **v2: object) -> int:
+def m2e_creditmemo(bridge: Bridge, order: Order, lines: dict[str, int], **v2: Any) -> int:
+    """A credit memo on an order as M2E Pro imports it: M2E never writes ext_order_id (the
+    v1 observer needs it to write the row, so it is cleared afterwards); the module's
+    resolver found the id in M2E's payment data."""
     row_id = bridge.creditmemo(order, lines)
+    with bridge.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sales_order SET ext_order_id = NULL WHERE entity_id = :i"),
+            {"i": order.entity_id},
+        )
     mug = order.items["MUG-1"]
     upgrade_row(
         bridge.engine,
@@ -39,7 +46,7 @@ def m2e_creditmemo(bridge: Bridge, order: Order, lines: dict[str, int], **v2: ob
         # only amazon_order_item_id can match the item
         item_ids={mug: bridge.amazon_item(order, "MUG-1")},
         item_changes={mug: {"sku": "MAGENTO-MUG", "ext_order_item_id": None}},
-        **v2,  # type: ignore[arg-type]
+        **v2,
     )
     return row_id
 
