@@ -19,6 +19,7 @@ from sidecar import config as config_mod
 from sidecar.clock import utcnow
 from sidecar.dao import feeds as feeds_dao
 from sidecar.dao import outbox as outbox_dao
+from sidecar.dao import schema as schema_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.db import make_engine
 
@@ -81,14 +82,29 @@ def _worker_state() -> tuple[bool, str]:
     return fresh, f"last heartbeat {age:.0f}s ago"
 
 
+def _tables_problem() -> str | None:
+    """A prefixed Magento in this database (sidecar/dao/schema.py); None when fine."""
+    try:
+        return schema_dao.tables_problem(_engine())
+    except Exception:  # the database check reports an unreachable database
+        current_app.logger.exception("table check failed")
+        return None
+
+
 def readyz() -> Response:
     db_ok = _db_ok()
     checks: dict[str, Any] = {"database:connection": [{"status": "pass" if db_ok else "fail"}]}
     worker_ok = False
+    tables_ok = True
     if db_ok:
         worker_ok, detail = _worker_state()
         checks["worker:heartbeat"] = [{"status": "pass" if worker_ok else "fail", "output": detail}]
-    ok = db_ok and worker_ok
+        problem = _tables_problem()
+        tables_ok = problem is None
+        checks["database:tables"] = [
+            {"status": "pass" if tables_ok else "fail", "output": problem or "unprefixed"}
+        ]
+    ok = db_ok and worker_ok and tables_ok
     return _health("pass" if ok else "fail", checks, 200 if ok else 503)
 
 
@@ -102,7 +118,8 @@ def health_page() -> str:
     feeds: list[dict[str, Any]] = []
     oldest = "n/a"
     worker_ok, worker_text = False, "unknown"
-    if db_ok:
+    tables_problem = _tables_problem() if db_ok else None
+    if db_ok and tables_problem is None:  # on the wrong tables nothing here would be true
         counts = outbox_dao.status_counts(engine)
         for status in PROBLEM_STATUSES:
             problems.extend(outbox_dao.list_rows(engine, status=status, limit=20))
@@ -123,6 +140,7 @@ def health_page() -> str:
         oldest=oldest,
         worker_ok=worker_ok,
         worker_text=worker_text,
+        tables_problem=tables_problem,
         accounts=_cfg().accounts,
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
+from sidecar.dao.schema import WrongTables, check_tables
 from sidecar.db import UnsupportedServer, check_server, make_engine
 from sidecar.migrate import migrate
 
@@ -28,6 +29,7 @@ def _engine(cfg: config_mod.Config) -> Any:
     except (ArgumentError, NoSuchModuleError) as exc:  # the messages never quote the URL
         raise config_mod.ConfigError(f"SIDECAR_DATABASE_URL: {exc}") from None
     check_server(engine)
+    check_tables(engine)  # never run silently on the wrong (unprefixed) tables
     return engine
 
 
@@ -196,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.from_env()
         return int(args.fn(cfg, args))
-    except (config_mod.ConfigError, UnsupportedServer) as exc:
+    except (config_mod.ConfigError, UnsupportedServer, WrongTables) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
 

@@ -210,6 +210,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(
                 f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {token_file}: {exc.strerror}"
             ) from None
+    if env.get("SIDECAR_TABLE_PREFIX"):
+        raise ConfigError(
+            "SIDECAR_TABLE_PREFIX: a Magento table prefix is not supported yet; the sidecar "
+            "uses unprefixed table names (see README.md, Table prefix)"
+        )
     kwargs: dict[str, object] = {}
     if env.get("SIDECAR_WORKER_ID"):
         kwargs["worker_id"] = env["SIDECAR_WORKER_ID"]

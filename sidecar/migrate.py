@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert, inspect, select, text
 
 from sidecar import tables
 from sidecar.clock import utcnow
+from sidecar.dao.schema import check_tables
 from sidecar.db import is_mysql
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
                 for stmt in split_statements((SQL_DIR / "005_order_statuses.sql").read_text()):
                     conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
         return []
+    check_tables(engine)  # a prefixed Magento: creating unprefixed tables would be wrong
     done: list[str] = []
     with engine.connect() as conn:
         applied = _applied(conn)

@@ -15,6 +15,7 @@ from sidecar.clock import utcnow
 from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
+from sidecar.dao.schema import check_tables
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
 
@@ -64,6 +65,7 @@ class Worker:
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
     ) -> None:
         stop = stop or threading.Event()
+        check_tables(self.engine)  # WrongTables: never run silently on the wrong tables
         cycles = 0
         while not stop.is_set():
             try:
