@@ -60,8 +60,8 @@ def unrecognised(order: MagentoOrderRef, document: str) -> str | None:
             "module's Amazon order id pattern (its first capture group must be the Amazon id)"
         )
     return (
-        f"{document}: order {order.increment_id} has no usable Amazon order id: {where}; "
-        "nothing was sent to Amazon"
+        f"{document}: not recognised as an Amazon order: order {order.increment_id} has no "
+        f"usable Amazon order id: {where}; nothing was sent to Amazon"
     )
 
 

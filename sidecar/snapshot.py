@@ -345,9 +345,11 @@ def _creditmemo_v2(doc: dict[str, Any], cm: dict[str, Any], path: str) -> dict[s
     """state, created_by_connector, restock_known (v2); v1 rows keep today's behaviour."""
     if _version(doc) == 1:
         return {}
-    state = _int(cm, "state", path)
-    if state not in (1, 2, 3):
-        raise SnapshotError(f"{path}.state: expected 1, 2 or 3, got {state}")
+    # null: the module could not read it; such a memo is treated like a v1 one (sent)
+    _present(cm, "state", path)
+    state = _opt_int(cm, "state", path)
+    if state is not None and state not in (1, 2, 3):
+        raise SnapshotError(f"{path}.state: expected 1, 2, 3 or null, got {state}")
     _present(cm, "created_by_connector", path)
     return {
         "state": state,

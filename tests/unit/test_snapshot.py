@@ -348,12 +348,18 @@ def test_v2_item_amazon_order_item_id_must_be_present() -> None:
         parse_creditmemo(dumps(doc))
 
 
-@pytest.mark.parametrize("state", [0, 4, "2", None])
+@pytest.mark.parametrize("state", [0, 4, "2", True])
 def test_v2_bad_creditmemo_state_rejected(state: object) -> None:
     doc = v2_creditmemo()
     doc["creditmemo"]["state"] = state
     with pytest.raises(SnapshotError, match=r"\$\.creditmemo\.state"):
         parse_creditmemo(dumps(doc))
+
+
+def test_v2_null_creditmemo_state_reads_as_unknown() -> None:
+    doc = v2_creditmemo()
+    doc["creditmemo"]["state"] = None
+    assert parse_creditmemo(dumps(doc)).state is None
 
 
 def test_v2_connector_must_be_an_object_with_a_name() -> None:
