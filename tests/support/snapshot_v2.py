@@ -69,6 +69,24 @@ def upgrade(
     return json.dumps(doc)
 
 
+V2_ORDER_KEYS = ("amazon_order_id", "amazon_order_id_source", "connector")
+V2_HEADER_KEYS = ("state", "created_by_connector", "restock_known")
+
+
+def as_v1(payload: str) -> str:
+    """The payload as a module before schema_version 2 wrote it (a row queued before the
+    upgrade): the v2 keys removed, whichever version the module under test writes."""
+    doc = json.loads(payload)
+    doc["schema_version"] = 1
+    for key in V2_ORDER_KEYS:
+        doc["order"].pop(key, None)
+    for key in V2_HEADER_KEYS:
+        (doc.get("creditmemo") or doc["shipment"]).pop(key, None)
+    for item in doc["items"]:
+        item.pop("amazon_order_item_id", None)
+    return json.dumps(doc)
+
+
 def upgrade_row(engine: Engine, outbox_id: int, **changes: Any) -> str:
     """Rewrite a pending outbox row's payload as v2 (see upgrade); returns the new payload."""
     with engine.begin() as conn:
