@@ -74,6 +74,14 @@ class Context:
 MIN_DEFER = timedelta(seconds=5)
 
 
+@dataclass(frozen=True)
+class NoPackage:
+    """A shipment row that ends without a confirmShipment call."""
+
+    status: str  # done | skipped | rejected
+    reason: str
+
+
 def _shipment_account_skip(shipment: Shipment, account: AmazonAccount | None) -> str | None:
     doc = f"shipment {shipment.increment_id}"
     if account is None:
@@ -334,14 +342,13 @@ class EventHandler:
                 "shipments", None,
             )
         plan = self._plan(shipment, state, track)
-        if isinstance(plan, str):
-            status = "rejected" if "is not on Amazon order" in plan else "skipped"
-            return self._finish(row, order_id, status, f"{doc}: {plan}", None)
+        if isinstance(plan, NoPackage):
+            return self._finish(row, order_id, plan.status, f"{doc}: {plan.reason}", None)
         return self._confirm(row, shipment, account, amazon_id, plan, track)
 
     def _plan(
         self, shipment: Shipment, state: AmazonOrderState, track: ShipmentTrack
-    ) -> PackagePlan | str:
+    ) -> PackagePlan | NoPackage:
         """The package to send, or why none is sent. A package confirmed before is re-sent
         with the same units (an edit on Amazon)."""
         with self.ctx.engine.connect() as conn:
@@ -349,16 +356,20 @@ class EventHandler:
             cancelled = amazon_orders.cancelled_units(conn, state.amazon_order_id)
         if previous is not None:
             if previous.tracking_number == track.track_number:
-                return (
+                # a repeated track save, or this row again after a crash: Amazon has it
+                return NoPackage(
+                    "done" if shipment.event_type == "shipment" else "skipped",
                     f"already confirmed to Amazon with tracking number {track.track_number}; "
-                    "nothing to change"
+                    "nothing to change",
                 )
             return PackagePlan(previous.items, ("tracking number updated on Amazon",))
         plan = plan_package(shipment, state, cancelled)
         if plan.unmatched is not None:
-            return plan.unmatched
+            return NoPackage("rejected", plan.unmatched)
         if not plan.items:
-            return "nothing left to confirm on Amazon: " + "; ".join(plan.notes)
+            return NoPackage(
+                "skipped", "nothing left to confirm on Amazon: " + "; ".join(plan.notes)
+            )
         return plan
 
     def _confirm(

@@ -327,3 +327,12 @@ def test_a_database_url_that_does_not_parse_is_refused_without_quoting_it(url: s
 def test_a_percent_encoded_password_is_fine() -> None:
     url = "mysql+pymysql://bridge:pa%40ss%3Aword@db:3306/magento"
     assert from_env({"SIDECAR_DATABASE_URL": url}).database_url == url
+
+
+def test_confirm_shipments_per_account_defaults_to_true(tmp_path: Path, refresh_file: Path) -> None:
+    body = full_toml(refresh_file).replace(
+        'tax_convention = "gross"', 'tax_convention = "gross"\nconfirm_shipments = false'
+    )
+    cfg = Config(accounts=load_accounts(write(tmp_path, body), ENV))
+    assert cfg.account("eu-main").settings.confirm_shipments is False
+    assert cfg.account("us").settings.confirm_shipments is True
