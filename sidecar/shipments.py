@@ -54,10 +54,7 @@ def plan_package(
     wanted: dict[str, int] = {}
     skus: dict[str, str] = {}
     items: dict[str, AmazonOrderItem] = {}
-    for line in shipment.items:
-        if line.parent_item_id is not None and line.qty == 0:
-            continue
-        item = match_item(line, state)
+    for line, item in _matched_lines(shipment, state):
         if item is None:
             return PackagePlan(
                 (),
@@ -78,6 +75,30 @@ def plan_package(
         if send < qty:
             notes.append(_left_out(skus[code], code, qty - send, item, cancelled))
     return PackagePlan(tuple(confirm), tuple(notes))
+
+
+def _matched_lines(
+    shipment: Shipment, state: AmazonOrderState
+) -> list[tuple[ShipmentItem, AmazonOrderItem | None]]:
+    """Each unit counted once: a parent line and its children (configurable, bundle) describe
+    the same units, so the parent is used when it matches an Amazon item (a configurable: it
+    carries the child's SKU), else its children (a bundle sold as separate Amazon items)."""
+    ids = {line.order_item_id for line in shipment.items}
+    children: dict[int, list[ShipmentItem]] = {}
+    for line in shipment.items:
+        if line.parent_item_id is not None and line.parent_item_id in ids:
+            children.setdefault(line.parent_item_id, []).append(line)
+    out: list[tuple[ShipmentItem, AmazonOrderItem | None]] = []
+    for line in shipment.items:
+        if line.parent_item_id is not None and line.parent_item_id in ids:
+            continue  # handled with its parent
+        item = match_item(line, state)
+        kids = children.get(line.order_item_id, [])
+        if item is None and kids:
+            out.extend((kid, match_item(kid, state)) for kid in kids if kid.qty > 0)
+        elif line.qty > 0 or item is None:
+            out.append((line, item))
+    return out
 
 
 def _left_out(sku: str, code: str, units: int, item: AmazonOrderItem, cancelled: int) -> str:

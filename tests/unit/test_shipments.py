@@ -62,3 +62,18 @@ def test_sku_is_the_fallback_and_an_unknown_line_confirms_nothing() -> None:
     unknown = replace(by_sku, sku="NOPE")
     plan = plan_package(shipment(unknown, by_sku), order, {})
     assert plan.items == () and plan.unmatched is not None and "NOPE" in plan.unmatched
+
+
+def test_a_configurable_parent_and_its_child_count_once() -> None:
+    parent = ShipmentItem(40, "TEE-RED-M", D(1))
+    child = ShipmentItem(41, "TEE-RED-M", D(1), parent_item_id=40)
+    order = amz_order(amz_item(CODE_A, sku="TEE-RED-M", qty=1))
+    assert plan_package(shipment(parent, child), order, {}).items == ((CODE_A, 1),)
+
+
+def test_a_bundle_ships_its_children_when_the_parent_is_not_on_amazon() -> None:
+    parent = ShipmentItem(50, "BUNDLE-A-B", D(1))
+    kids = (ShipmentItem(51, "A", D(1), parent_item_id=50),
+            ShipmentItem(52, "B", D(1), parent_item_id=50))
+    order = amz_order(amz_item(CODE_A, sku="A", qty=1), amz_item(CODE_B, sku="B", qty=1))
+    assert plan_package(shipment(parent, *kids), order, {}).items == ((CODE_A, 1), (CODE_B, 1))
