@@ -22,6 +22,7 @@ from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import schema as schema_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.db import make_engine
+from sidecar.tables import apply_prefix
 
 HEALTH_JSON = "application/health+json"
 PROBLEM_STATUSES = ("needs_attention", "dead", "rejected")
@@ -31,6 +32,7 @@ def create_app(cfg: config_mod.Config | None = None, engine: Engine | None = Non
     cfg = cfg or config_mod.from_env()
     app = Flask(__name__)
     engine = engine or make_engine(cfg.database_url)
+    apply_prefix(cfg.table_prefix)
     app.extensions["refund_bridge"] = {"config": cfg, "engine": engine}
 
     app.add_url_rule("/livez", view_func=livez)
@@ -85,7 +87,7 @@ def _worker_state() -> tuple[bool, str]:
 def _tables_problem() -> str | None:
     """A prefixed Magento in this database (sidecar/dao/schema.py); None when fine."""
     try:
-        return schema_dao.tables_problem(_engine())
+        return schema_dao.tables_problem(_engine(), _cfg().table_prefix)
     except Exception:  # the database check reports an unreachable database
         current_app.logger.exception("table check failed")
         return None

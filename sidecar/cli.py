@@ -19,6 +19,7 @@ from sidecar.clock import utcnow
 from sidecar.dao.schema import WrongTables, check_tables
 from sidecar.db import UnsupportedServer, check_server, make_engine
 from sidecar.migrate import migrate
+from sidecar.tables import apply_prefix
 
 log = logging.getLogger("sidecar")
 
@@ -29,7 +30,8 @@ def _engine(cfg: config_mod.Config) -> Any:
     except (ArgumentError, NoSuchModuleError) as exc:  # the messages never quote the URL
         raise config_mod.ConfigError(f"SIDECAR_DATABASE_URL: {exc}") from None
     check_server(engine)
-    check_tables(engine)  # never run silently on the wrong (unprefixed) tables
+    apply_prefix(cfg.table_prefix)
+    check_tables(engine, cfg.table_prefix)  # never run silently on the wrong tables
     return engine
 
 

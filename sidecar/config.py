@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 from sidecar.amazon.credentials import REGIONS, AccountCredentials, Secret
 from sidecar.domain import AccountSettings, TaxConvention
+from sidecar.tables import TABLE_PREFIX_PATTERN
 
 DEFAULT_DB_URL = "sqlite:///var/refund-bridge.sqlite"
 
@@ -52,6 +53,7 @@ class Config:
     heartbeat_stale_seconds: float = 120.0
     admin_token: Secret | None = None
     bind: str = "127.0.0.1:8080"
+    table_prefix: str = ""  # Magento's db table_prefix (SIDECAR_TABLE_PREFIX)
 
     def account_for_store(self, store_id: int) -> AmazonAccount | None:
         for account in self.accounts:
@@ -210,10 +212,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(
                 f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {token_file}: {exc.strerror}"
             ) from None
-    if env.get("SIDECAR_TABLE_PREFIX"):
+    prefix = env.get("SIDECAR_TABLE_PREFIX", "")
+    if not TABLE_PREFIX_PATTERN.fullmatch(prefix):
         raise ConfigError(
-            "SIDECAR_TABLE_PREFIX: a Magento table prefix is not supported yet; the sidecar "
-            "uses unprefixed table names (see README.md, Table prefix)"
+            "SIDECAR_TABLE_PREFIX: only letters, digits and '_' (at most 32), as Magento's "
+            "db table_prefix"
         )
     kwargs: dict[str, object] = {}
     if env.get("SIDECAR_WORKER_ID"):
@@ -231,5 +234,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         heartbeat_stale_seconds=num("SIDECAR_HEARTBEAT_STALE_SECONDS", 120.0),
         admin_token=Secret(token) if token else None,
         bind=env.get("SIDECAR_BIND", "127.0.0.1:8080"),
+        table_prefix=prefix,
         **kwargs,  # type: ignore[arg-type]
     )

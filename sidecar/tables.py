@@ -8,6 +8,8 @@ columns the sidecar reads or writes (`magento_metadata`).
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -319,3 +321,47 @@ sales_order_status_state = Table(
     Column("visible_on_front", SmallInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("status", "state"),
 )
+
+
+# ------------------------------------------------------------------ table prefix
+
+TABLE_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_]{0,32}")
+_prefix = ""
+
+
+def _all_tables() -> list[Table]:
+    return [*metadata.tables.values(), *magento_metadata.tables.values()]
+
+
+def base_name(table: Table) -> str:
+    """The table's name without Magento's table prefix."""
+    name: str = table.info.setdefault("base_name", table.name)
+    return name
+
+
+def apply_prefix(prefix: str) -> None:
+    """Name every table, the sidecar's and Magento's, `<prefix><name>` as Magento's
+    `db.table_prefix` does (SIDECAR_TABLE_PREFIX). Idempotent; "" restores the plain names.
+    Call it at start, before the first statement: an engine caches compiled SQL."""
+    global _prefix
+    if not TABLE_PREFIX_PATTERN.fullmatch(prefix):
+        raise ValueError(
+            f"table prefix {prefix!r}: only letters, digits and '_' (at most 32), as Magento allows"
+        )
+    for table in _all_tables():
+        table.name = table.fullname = prefix + base_name(table)
+    _prefix = prefix
+
+
+def current_prefix() -> str:
+    return _prefix
+
+
+def prefixed_sql(sql: str, prefix: str) -> str:
+    """A migration's SQL with every table this module declares named `<prefix><name>`."""
+    if not prefix:
+        return sql
+    names = sorted({base_name(t) for t in _all_tables()}, key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, names))
+    pattern = re.compile(rf"(?<![A-Za-z0-9_])({alternatives})(?![A-Za-z0-9_])")
+    return pattern.sub(lambda m: prefix + m.group(1), sql)

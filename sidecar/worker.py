@@ -18,6 +18,7 @@ from sidecar.dao import workers as workers_dao
 from sidecar.dao.schema import check_tables
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
+from sidecar.tables import apply_prefix
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Worker:
     ) -> None:
         self.cfg = cfg
         self.engine = engine
+        apply_prefix(cfg.table_prefix)
         clients = clients or ClientFactory(engine)
         self.ctx = Context(
             engine=engine, config=cfg, client_for=clients, limiter=clients.limiter, now=now
@@ -65,7 +67,7 @@ class Worker:
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
     ) -> None:
         stop = stop or threading.Event()
-        check_tables(self.engine)  # WrongTables: never run silently on the wrong tables
+        check_tables(self.engine, self.cfg.table_prefix)  # WrongTables: never the wrong ones
         cycles = 0
         while not stop.is_set():
             try:
