@@ -86,7 +86,9 @@ def connector_refunds(order: MagentoOrderRef, document: str) -> str | None:
     return (
         f"{document}: order {order.increment_id} is linked to M2E Pro, whose own setting "
         f"'{setting}' {known}; M2E Pro sends its own cancellation/refund to Amazon, so the "
-        "bridge sent nothing (to let the bridge send it, switch that M2E Pro setting off)"
+        "bridge sent nothing. To have the bridge refund this account's later credit memos, "
+        "switch that M2E Pro setting off (this credit memo stays with M2E Pro: check it in "
+        "M2E Pro's order log)"
     )
 
 
