@@ -97,6 +97,22 @@ def _shipment_account_skip(shipment: Shipment, account: AmazonAccount | None) ->
     return None
 
 
+def _package_detail(
+    shipment: Shipment, plan: PackagePlan, track: ShipmentTrack
+) -> dict[str, object]:
+    """confirmShipment's packageDetail; packageReferenceId is the Magento shipment id, so a
+    re-send (new track, unknown outcome) edits the same package on Amazon."""
+    return {
+        "packageReferenceId": str(shipment.entity_id),
+        "carrierCode": CARRIERS.get(track.carrier_code.lower(), "Other"),
+        "shipDate": shipment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "orderItems": [{"orderItemId": c, "quantity": q} for c, q in plan.items],
+        "trackingNumber": track.track_number,
+        "carrierName": track.title or track.carrier_code,
+        "shippingMethod": track.title or track.carrier_code,
+    }
+
+
 def item_links(memo: CreditMemo | Shipment) -> dict[str, int]:
     """Amazon order item id (or SKU) -> Magento order item id, from the snapshot; the
     module's amazon_order_item_id wins over ext_order_item_id, which wins over the SKU."""
@@ -354,6 +370,9 @@ class EventHandler:
         with self.ctx.engine.connect() as conn:
             previous = shipments_dao.get(conn, shipment.entity_id)
             cancelled = amazon_orders.cancelled_units(conn, state.amazon_order_id)
+        if previous is not None and previous.state == "sending":
+            # the first attempt's outcome is unknown: the same package again is an edit at worst
+            return PackagePlan(previous.items, ("sent again after an unknown outcome",))
         if previous is not None:
             if previous.tracking_number == track.track_number:
                 # a repeated track save, or this row again after a crash: Amazon has it
@@ -383,27 +402,9 @@ class EventHandler:
     ) -> Outcome:
         order_id = shipment.order.entity_id
         doc = f"shipment {shipment.increment_id}"
-        carrier = CARRIERS.get(track.carrier_code.lower(), "Other")
-        package: dict[str, object] = {
-            "packageReferenceId": str(shipment.entity_id),
-            "carrierCode": carrier,
-            "shipDate": shipment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "orderItems": [{"orderItemId": c, "quantity": q} for c, q in plan.items],
-            "trackingNumber": track.track_number,
-            "carrierName": track.title or track.carrier_code,
-            "shippingMethod": track.title or track.carrier_code,
-        }
-        try:
-            self.ctx.client_for(account).confirm_shipment(
-                amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
-            )
-        except SpApiError as exc:
-            if 400 <= exc.status < 500 and exc.status != 429:
-                return self._shipment_refused(row, order_id, doc, exc)
-            raise
-        with self.ctx.engine.begin() as conn:
-            # the next credit memo must re-read the shipped quantities from Amazon
-            amazon_orders.mark_stale(conn, amazon_id)
+        package = _package_detail(shipment, plan, track)
+
+        def record(conn: Connection, tracking_number: str | None, state: str) -> None:
             shipments_dao.save(
                 conn,
                 shipment_id=shipment.entity_id,
@@ -411,10 +412,32 @@ class EventHandler:
                 account_id=account.account_id,
                 package_reference_id=str(shipment.entity_id),
                 items=plan.items,
-                tracking_number=track.track_number,
+                tracking_number=tracking_number,
+                state=state,
             )
+
+        with self.ctx.engine.begin() as conn:
+            previous = shipments_dao.get(conn, shipment.entity_id)
+            if previous is None or previous.state == "sending":
+                # before the call: a retry re-sends this very package, never a new plan
+                record(conn, None, "sending")
+        try:
+            self.ctx.client_for(account).confirm_shipment(
+                amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
+            )
+        except SpApiError as exc:
+            if 400 <= exc.status < 500 and exc.status != 429:
+                with self.ctx.engine.begin() as conn:
+                    shipments_dao.forget_unsent(conn, shipment.entity_id)
+                return self._shipment_refused(row, order_id, doc, exc)
+            raise
+        with self.ctx.engine.begin() as conn:
+            # the next credit memo must re-read the shipped quantities from Amazon
+            amazon_orders.mark_stale(conn, amazon_id)
+            record(conn, track.track_number, "confirmed")
         message = (
-            f"{doc} confirmed to Amazon: {plan.units} unit(s), {carrier} {track.track_number}"
+            f"{doc} confirmed to Amazon: {plan.units} unit(s), {package['carrierCode']} "
+            f"{track.track_number}"
         )
         if plan.notes:
             message += f" ({'; '.join(plan.notes)})"

@@ -225,6 +225,7 @@ shipment_package = Table(
     Column("package_reference_id", String(32), nullable=False),
     Column("order_items", Text, nullable=False),
     Column("tracking_number", String(255)),
+    Column("state", String(16), nullable=False, server_default="confirmed"),  # or sending
     Column("confirmed_at", Time6, nullable=False),
     Column("updated_at", Time6, nullable=False),
     Index("REFUND_BRIDGE_SHIPMENT_PACKAGE_ORDER", "amazon_order_id"),

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 
+from sidecar.amazon.client import SpApiClient, SpApiError
 from sidecar.app import create_app
 from tests.e2e.conftest import Bridge
 from tests.support.magento_factory import ItemSpec, Order
@@ -284,3 +285,40 @@ def test_track_added_later_confirms_then_edits_the_same_package(bridge: Bridge) 
     bridge.drive()
     assert bridge.row(third).status == "skipped", bridge.row(third).status_message
     assert len(bridge.emulator.state.shipments(order.ext_order_id)) == 2
+
+
+class _LostAnswer:
+    """A client whose first confirmShipment reaches Amazon but whose answer is lost."""
+
+    def __init__(self, inner: Any, lost: list[int]) -> None:
+        self.inner, self.lost = inner, lost
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def confirm_shipment(self, order_id: str, body: Any) -> Any:
+        result = self.inner.confirm_shipment(order_id, body)
+        if not self.lost:
+            self.lost.append(1)
+            raise SpApiError("confirmShipment", 0, None, "read timed out")
+        return result
+
+
+def test_a_lost_confirmation_answer_resends_the_same_package(bridge: Bridge) -> None:
+    order = bridge.order([MUG])
+    client_for = bridge.worker.ctx.client_for
+    lost: list[int] = []
+    bridge.worker.ctx.client_for = lambda account: cast(
+        SpApiClient, _LostAnswer(client_for(account), lost)
+    )
+    ship_id = bridge.shipment(order, {"MUG-1": 2})
+    bridge.drive()
+    assert bridge.row(ship_id).status == "pending"  # retried: the outcome was unknown
+    bridge.clock.advance(hours=1)
+    bridge.drive()
+
+    row = bridge.row(ship_id)
+    assert row.status == "done", row.status_message
+    sent = bridge.emulator.state.shipments(order.ext_order_id)
+    assert [r.edit for r in sent] == [False, True]  # the same package again, not skipped
+    assert list(bridge.amazon_order(order).packages) == [str(sent[0].package_reference_id)]
