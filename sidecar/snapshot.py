@@ -29,9 +29,6 @@ from sidecar.domain import (
 from sidecar.money import minor_units, to_decimal
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1, 2})
-AMAZON_ORDER_ID_SOURCES = frozenset(
-    {"m2epro_payment", "m2epro_order", "ext_order_id", "increment_id"}
-)
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 T = TypeVar("T")
@@ -245,7 +242,8 @@ def _order(doc: dict[str, Any]) -> MagentoOrderRef:
         _present(o, "amazon_order_id", path)
         amazon_order_id = _opt_str(o, "amazon_order_id", path)
         _present(o, "amazon_order_id_source", path)
-        # any string is kept (a later module may add a source); the known ones are documented
+        # any string is kept (a later module may add a source): m2epro_payment, m2epro_order,
+        # ext_order_id, increment_id today (docs/snapshot.md)
         source = _opt_str(o, "amazon_order_id_source", path)
         connector = _connector(o, path)
     return MagentoOrderRef(
