@@ -48,8 +48,10 @@ from sidecar import config as config_mod
 from sidecar.clock import utcnow
 from sidecar.dao import feeds as feeds_dao
 from sidecar.dao import outbox as outbox_dao
+from sidecar.dao import schema as schema_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.db import LazyEngine, engine_for, scrub_sql
+from sidecar.tables import apply_prefix
 
 HEALTH_JSON = "application/health+json"
 PROBLEM_STATUSES = ("needs_attention", "dead", "rejected")
@@ -86,6 +88,7 @@ def create_app(cfg: config_mod.Config | None = None, engine: Engine | None = Non
         probe = main if cfg.database_url.startswith("sqlite") else LazyEngine(
             lambda: engine_for(conf, probe=True)
         )
+    apply_prefix(cfg.table_prefix)
     app.extensions["refund_bridge"] = {"config": cfg, "engine": main, "probe": probe}
     _configure_session(app, cfg)
 
@@ -171,10 +174,20 @@ def _worker_state() -> tuple[bool, str]:
     return fresh, f"last heartbeat {age:.0f}s ago"
 
 
+def _tables_problem() -> str | None:
+    """A prefixed Magento in this database (sidecar/dao/schema.py); None when fine."""
+    try:
+        return schema_dao.tables_problem(_engine(), _cfg().table_prefix)
+    except Exception:  # the database check reports an unreachable database
+        current_app.logger.exception("table check failed")
+        return None
+
+
 def readyz() -> Response:
     db_ok = _db_ok()
     checks: dict[str, Any] = {"database:connection": [{"status": "pass" if db_ok else "fail"}]}
     worker_ok = False
+    tables_ok = True
     if db_ok:
         try:
             worker_ok, detail = _worker_state()
@@ -182,7 +195,12 @@ def readyz() -> Response:
             current_app.logger.exception("heartbeat check failed")
             worker_ok, detail = False, "the heartbeat could not be read"
         checks["worker:heartbeat"] = [{"status": "pass" if worker_ok else "fail", "output": detail}]
-    ok = db_ok and worker_ok
+        problem = _tables_problem()
+        tables_ok = problem is None
+        checks["database:tables"] = [
+            {"status": "pass" if tables_ok else "fail", "output": problem or "unprefixed"}
+        ]
+    ok = db_ok and worker_ok and tables_ok
     return _health("pass" if ok else "fail", checks, 200 if ok else 503)
 
 
@@ -194,14 +212,17 @@ def health_page() -> Response | BaseResponse | str:
     counts: dict[str, int] = {}
     problems: list[Any] = []
     recent: list[Any] = []
+    skipped: list[Any] = []
     feeds: list[dict[str, Any]] = []
     oldest = "n/a"
     worker_ok, worker_text = False, "unknown"
-    if db_ok:
+    tables_problem = _tables_problem() if db_ok else None
+    if db_ok and tables_problem is None:  # on the wrong tables nothing here would be true
         counts = outbox_dao.status_counts(engine)
         for status in PROBLEM_STATUSES:
             problems.extend(outbox_dao.list_rows(engine, status=status, limit=20))
         recent = outbox_dao.list_rows(engine, limit=20)
+        skipped = outbox_dao.list_rows(engine, status="skipped", limit=20)
         feeds = feeds_dao.recent_feeds(engine)
         age = outbox_dao.oldest_pending_age_seconds(engine)
         oldest = "none" if age is None else str(timedelta(seconds=int(age)))
@@ -212,10 +233,12 @@ def health_page() -> Response | BaseResponse | str:
         counts=sorted(counts.items()),
         problems=problems,
         recent=recent,
+        skipped=skipped,
         feeds=feeds,
         oldest=oldest,
         worker_ok=worker_ok,
         worker_text=worker_text,
+        tables_problem=tables_problem,
         accounts=_cfg().accounts,
         csrf_token=_csrf_token() if g.get("auth_via") == "session" else "",
         signed_in=g.get("auth_via") == "session",

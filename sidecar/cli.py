@@ -16,8 +16,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
+from sidecar.dao.schema import WrongTables, check_tables
 from sidecar.db import UnsupportedServer, check_server, engine_for, scrub_sql
 from sidecar.migrate import migrate
+from sidecar.tables import apply_prefix
 
 log = logging.getLogger("sidecar")
 
@@ -28,6 +30,8 @@ def _engine(cfg: config_mod.Config) -> Any:
     except (ArgumentError, NoSuchModuleError) as exc:  # the messages never quote the URL
         raise config_mod.ConfigError(f"SIDECAR_DATABASE_URL: {exc}") from None
     check_server(engine)
+    apply_prefix(cfg.table_prefix)
+    check_tables(engine, cfg.table_prefix)  # never run silently on the wrong tables
     return engine
 
 
@@ -223,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.from_env()
         return int(args.fn(cfg, args))
-    except (config_mod.ConfigError, UnsupportedServer) as exc:
+    except (config_mod.ConfigError, UnsupportedServer, WrongTables) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 from sidecar.amazon.credentials import REGIONS, AccountCredentials, Secret
 from sidecar.domain import AccountSettings, TaxConvention
+from sidecar.tables import TABLE_PREFIX_PATTERN
 
 DEFAULT_DB_URL = "sqlite:///var/refund-bridge.sqlite"
 
@@ -59,6 +60,7 @@ class Config:
     clock_skew_seconds: float = 300.0  # how far Magento's clock may run ahead of ours
     web_secret_key: Secret | None = None  # signs the health page's session cookie
     cookie_secure: bool = False  # set when the page is served over https (a proxy)
+    table_prefix: str = ""  # Magento's db table_prefix (SIDECAR_TABLE_PREFIX)
 
     def account_for_store(self, store_id: int) -> AmazonAccount | None:
         for account in self.accounts:
@@ -152,6 +154,7 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             ),
             tax_convention=_tax_convention(spec),
             upload_hosts=_upload_hosts(spec.get("upload_hosts", [])),
+            confirm_shipments=bool(spec.get("confirm_shipments", True)),
         )
         raw_rates = spec.get("rate_limits", {})
         rates: dict[str, tuple[str, int]] = {}
@@ -256,6 +259,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(
                 f"SIDECAR_ADMIN_TOKEN_FILE: cannot read {token_file}: {exc.strerror}"
             ) from None
+    prefix = env.get("SIDECAR_TABLE_PREFIX", "")
+    if not TABLE_PREFIX_PATTERN.fullmatch(prefix):
+        raise ConfigError(
+            "SIDECAR_TABLE_PREFIX: only letters, digits and '_' (at most 32), as Magento's "
+            "db table_prefix"
+        )
     kwargs: dict[str, object] = {}
     secret_key = _secret_setting(env, "SIDECAR_SECRET_KEY")
     if secret_key:
@@ -281,5 +290,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         db_write_timeout_seconds=positive("SIDECAR_DB_WRITE_TIMEOUT_SECONDS", 30.0),
         clock_skew_seconds=num("SIDECAR_CLOCK_SKEW_SECONDS", 300.0),
         cookie_secure=env.get("SIDECAR_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+        table_prefix=prefix,
         **kwargs,  # type: ignore[arg-type]
     )

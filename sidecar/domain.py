@@ -72,6 +72,19 @@ class TaxConvention(enum.StrEnum):
 # ---------------------------------------------------------------- Magento side
 
 
+CONNECTOR_M2EPRO = "m2epro"
+
+
+@dataclass(frozen=True)
+class ConnectorLink:
+    """The order is linked to another Amazon connector (snapshot v2 `order.connector`)."""
+
+    name: str  # "m2epro"
+    account_id: int | None = None  # the connector's own account id
+    # the connector's own "refund on credit memo" setting; None: the module could not read it
+    refunds_on_creditmemo: bool | None = None
+
+
 @dataclass(frozen=True)
 class MagentoOrderRef:
     entity_id: int
@@ -79,6 +92,10 @@ class MagentoOrderRef:
     ext_order_id: str | None
     store_id: int
     order_currency_code: str
+    # the Amazon order id the module resolved (v2); v1 snapshots: ext_order_id
+    amazon_order_id: str | None = None
+    amazon_order_id_source: str | None = None  # m2epro_payment, m2epro_order, ext_order_id, ...
+    connector: ConnectorLink | None = None
 
 
 @dataclass(frozen=True)
@@ -92,12 +109,13 @@ class CreditMemoItem:
     row_total_incl_tax: Decimal
     tax_amount: Decimal
     discount_amount: Decimal
-    back_to_stock: bool
+    back_to_stock: bool | None  # None: Magento's API path, the module cannot know (v2)
     ext_order_item_id: str | None = None
     parent_item_id: int | None = None
     name: str = ""
     qty_ordered: Decimal = Decimal(0)
     qty_shipped: Decimal = Decimal(0)
+    amazon_order_item_id: str | None = None  # Amazon OrderItemId the module found (v2)
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,14 @@ class CreditMemo:
     grand_total: Decimal
     items: tuple[CreditMemoItem, ...]
     order: MagentoOrderRef
+    state: int | None = None  # sales_creditmemo.state (v2): 1 open, 2 refunded, 3 canceled
+    created_by_connector: str | None = None  # "m2epro": the connector created it (v2)
+    restock_known: bool = True  # False: items' back_to_stock is unknown (API path)
+
+
+CREDITMEMO_STATE_OPEN = 1
+CREDITMEMO_STATE_REFUNDED = 2
+CREDITMEMO_STATE_CANCELED = 3
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,7 @@ class ShipmentItem:
     qty: Decimal
     ext_order_item_id: str | None = None
     parent_item_id: int | None = None
+    amazon_order_item_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,8 @@ class Shipment:
     items: tuple[ShipmentItem, ...]
     tracks: tuple[ShipmentTrack, ...]
     order: MagentoOrderRef
+    created_by_connector: str | None = None
+    event_type: str = "shipment"  # "track": a track added later; re-send the same package
 
 
 # ----------------------------------------------------------------- Amazon side
@@ -201,6 +230,7 @@ class AccountSettings:
     adjustment_fee_as_restocking_fee: bool = False  # optional rule 9 improvement, off by default
     tax_convention: TaxConvention = TaxConvention.NET_PLUS_TAX
     upload_hosts: tuple[str, ...] = ()  # feed upload origins; empty: Amazon's, https only
+    confirm_shipments: bool = True  # confirm Magento shipments to Amazon (confirmShipment)
 
 
 @dataclass(frozen=True)

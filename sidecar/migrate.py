@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert, inspect, select, text
 
 from sidecar import tables
 from sidecar.clock import utcnow
+from sidecar.dao.schema import check_tables
 from sidecar.db import is_mysql
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ def _applied(conn: Connection) -> dict[str, str]:
 
 
 def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
-    """Apply what is missing; returns the versions applied now. Safe to run again."""
+    """Apply what is missing; returns the versions applied now. Safe to run again. Table
+    names carry the prefix set with tables.apply_prefix() (SIDECAR_TABLE_PREFIX)."""
+    prefix = tables.current_prefix()
     if not is_mysql(engine):
         # embedded demo: the Magento subset is created too, as there is no Magento
         tables.metadata.create_all(engine)
@@ -74,8 +77,10 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
             tables.magento_metadata.create_all(engine)
             with engine.begin() as conn:
                 for stmt in split_statements((SQL_DIR / "005_order_statuses.sql").read_text()):
+                    stmt = tables.prefixed_sql(stmt, prefix)
                     conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
         return []
+    check_tables(engine, prefix)  # another prefix than Magento's: the tables would be wrong
     done: list[str] = []
     with engine.connect() as conn:
         applied = _applied(conn)
@@ -88,7 +93,7 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
         # INSERT IGNORE), so a crash half-way is repaired by running migrate again.
         with engine.begin() as conn:
             for stmt in split_statements(m.sql):
-                conn.exec_driver_sql(stmt)
+                conn.exec_driver_sql(tables.prefixed_sql(stmt, prefix))
             conn.execute(
                 insert(tables.schema_migration).values(
                     version=m.version, checksum=m.checksum, applied_at=utcnow()

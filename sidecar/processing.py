@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from sidecar.clock import utcnow
 from sidecar.config import AmazonAccount, Config
 from sidecar.dao import amazon_orders, feeds, magento
 from sidecar.dao import outbox as outbox_dao
+from sidecar.dao import shipments as shipments_dao
 from sidecar.domain import (
     AmazonOrderState,
     Cancel,
@@ -44,18 +44,20 @@ from sidecar.domain import (
     Refund,
     Reject,
     Shipment,
+    ShipmentTrack,
     Skip,
     Wait,
 )
 from sidecar.outbox_runner import Dead, Defer, Handled, Outcome
-from sidecar.rules import AMAZON_ORDER_ID, decide
+from sidecar.recognition import amazon_order_id, creditmemo_skip, shipment_skip
+from sidecar.rules import decide
+from sidecar.shipments import PackagePlan, plan_package
 from sidecar.snapshot import SnapshotError, parse_event
 
 log = logging.getLogger(__name__)
 
 # Magento carrier codes -> Amazon's carrierCode values
 CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL", "dhlint": "DHL"}
-AMAZON_ITEM_CODE = re.compile(r"[0-9]{14}")
 
 
 @dataclass
@@ -72,15 +74,64 @@ class Context:
 MIN_DEFER = timedelta(seconds=5)
 
 
-def item_links(memo: CreditMemo) -> dict[str, int]:
-    """Amazon order item id (or SKU) -> Magento order item id, from the snapshot."""
+@dataclass(frozen=True)
+class NoPackage:
+    """A shipment row that ends without a confirmShipment call."""
+
+    status: str  # done | skipped | rejected
+    reason: str
+
+
+def _shipment_account_skip(shipment: Shipment, account: AmazonAccount | None) -> str | None:
+    doc = f"shipment {shipment.increment_id}"
+    if account is None:
+        return (
+            f"{doc}: store {shipment.order.store_id} has no Amazon account; not confirmed "
+            "to Amazon"
+        )
+    if not account.settings.confirm_shipments:
+        return (
+            f"{doc}: confirm_shipments is off for Amazon account {account.account_id}; "
+            "not confirmed to Amazon"
+        )
+    return None
+
+
+def _package_detail(
+    shipment: Shipment, plan: PackagePlan, track: ShipmentTrack
+) -> dict[str, object]:
+    """confirmShipment's packageDetail; packageReferenceId is the Magento shipment id, so a
+    re-send (new track, unknown outcome) edits the same package on Amazon."""
+    return {
+        "packageReferenceId": str(shipment.entity_id),
+        "carrierCode": CARRIERS.get(track.carrier_code.lower(), "Other"),
+        "shipDate": shipment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "orderItems": [{"orderItemId": c, "quantity": q} for c, q in plan.items],
+        "trackingNumber": track.track_number,
+        "carrierName": track.title or track.carrier_code,
+        "shippingMethod": track.title or track.carrier_code,
+    }
+
+
+def item_links(memo: CreditMemo | Shipment) -> dict[str, int]:
+    """Amazon order item id (or SKU) -> Magento order item id, from the snapshot; the
+    module's amazon_order_item_id wins over ext_order_item_id, which wins over the SKU."""
     links = {i.sku: i.order_item_id for i in memo.items}
     links.update({i.ext_order_item_id: i.order_item_id for i in memo.items if i.ext_order_item_id})
+    links.update(
+        {i.amazon_order_item_id: i.order_item_id for i in memo.items if i.amazon_order_item_id}
+    )
     return links
 
 
 def restock_note(memo: CreditMemo) -> str:
-    """Magento's "Return to Stock" is its own stock change; the bridge only reports it."""
+    """Magento's "Return to Stock" is its own stock change; the bridge only reports it. When
+    the module could not know (Magento's API path returns stock after commit), it says so."""
+    if not memo.restock_known or any(i.back_to_stock is None for i in memo.items):
+        return (
+            "Return to stock: unknown (Magento's API path returns stock after the credit memo "
+            "is saved; check the product stock in Magento)."
+        )
     restocked = [f"{i.sku} x{i.qty.normalize():f}" for i in memo.items if i.back_to_stock]
     return f"Returned to stock in Magento: {', '.join(restocked)}." if restocked else ""
 
@@ -153,9 +204,12 @@ class EventHandler:
 
     def creditmemo(self, row: outbox_dao.OutboxRow, memo: CreditMemo) -> Outcome:
         ctx = self.ctx
+        if (reason := creditmemo_skip(memo)) is not None:
+            # the module wrote the row, so the order looks like Amazon's: always say why
+            return self._finish(row, memo.order.entity_id, "skipped", reason, None)
         account = ctx.config.account_for_store(memo.order.store_id)
-        amazon_id = memo.order.ext_order_id or ""
-        if account and AMAZON_ORDER_ID.fullmatch(amazon_id):
+        amazon_id = amazon_order_id(memo.order) or ""
+        if account and amazon_id:
             earlier = self._unconfirmed_shipments_before(row)
             if earlier:
                 return Defer(
@@ -194,12 +248,12 @@ class EventHandler:
         """Decide under the order's row lock and write everything in one transaction; a Wait
         (the Amazon state must be re-read first) is returned with nothing written."""
         ctx = self.ctx
-        amazon_id = memo.order.ext_order_id or ""
+        amazon_id = amazon_order_id(memo.order) or ""
         order_id = memo.order.entity_id
         settings = account.settings if account else None
         with ctx.engine.begin() as conn:
             state: AmazonOrderState | None = None
-            if account and AMAZON_ORDER_ID.fullmatch(amazon_id):
+            if account and amazon_id:
                 amazon_orders.lock_order(conn, amazon_id)
                 state = amazon_orders.load_state(conn, amazon_id)
             ledger = amazon_orders.load_ledger(conn, amazon_id)
@@ -229,10 +283,10 @@ class EventHandler:
             if not outbox_dao.complete_in(conn, row, status, message):
                 conn.rollback()
                 return Handled("lease lost; another worker owns the row now")
-            if status != "skipped" or self._is_amazon(memo):
-                magento.record(
-                    conn, order_id, f"credit memo {memo.increment_id}: {message}", order_status
-                )
+            # every outcome is commented: the module wrote the row for an Amazon-looking order
+            magento.record(
+                conn, order_id, f"credit memo {memo.increment_id}: {message}", order_status
+            )
         return Handled(message)
 
     @staticmethod
@@ -276,10 +330,6 @@ class EventHandler:
             outbox_id=row.id,
             feed_message_id=message_pk,
         )
-
-    @staticmethod
-    def _is_amazon(memo: CreditMemo) -> bool:
-        return bool(memo.order.ext_order_id and AMAZON_ORDER_ID.fullmatch(memo.order.ext_order_id))
 
     def _unconfirmed_shipments_before(self, row: outbox_dao.OutboxRow) -> list[int]:
         with self.ctx.engine.connect() as conn:
@@ -326,101 +376,141 @@ class EventHandler:
     # --------------------------------------------------------------- shipments
 
     def shipment(self, row: outbox_dao.OutboxRow, shipment: Shipment) -> Outcome:
+        """Confirm a shipment (or, event "track", re-send its package with a new tracking
+        number) to Amazon: only units Amazon still shows open; see sidecar/shipments.py."""
         ctx = self.ctx
-        account = ctx.config.account_for_store(shipment.order.store_id)
-        amazon_id = shipment.order.ext_order_id or ""
         order_id = shipment.order.entity_id
-        if account is None or not AMAZON_ORDER_ID.fullmatch(amazon_id):
-            return self._finish(
-                row,
-                order_id,
-                "skipped",
-                f"shipment {shipment.increment_id}: not an Amazon order",
-                None,
-                comment=False,
+        doc = f"shipment {shipment.increment_id}"
+        account = ctx.config.account_for_store(shipment.order.store_id)
+        reason = shipment_skip(shipment) or _shipment_account_skip(shipment, account)
+        if reason is not None:
+            return self._finish(row, order_id, "skipped", reason, None)
+        assert account is not None
+        amazon_id = amazon_order_id(shipment.order) or ""
+        if shipment.event_type == "track" and (earlier := self._unconfirmed_shipments_before(row)):
+            return Defer(
+                ctx.now() + ctx.ordering_delay,
+                f"waiting for shipment(s) {', '.join(map(str, earlier))} of this order to be "
+                "confirmed to Amazon first",
             )
-        with ctx.engine.connect() as conn:
-            state = amazon_orders.load_state(conn, amazon_id)
-        if state is None or not self._maps(shipment, state):
-            state = self.refresh_order(account, amazon_id, order_id)
+        track = shipment.tracks[-1] if shipment.tracks else None
+        if track is None:
+            return self._finish(
+                row, order_id, "skipped",
+                f"{doc}: no tracking number yet; Amazon needs one, so the package is confirmed "
+                "when a track is added to the shipment", None,
+            )
+        # always fresh: units Amazon already shows as shipped are never confirmed again
+        state = self.refresh_order(account, amazon_id, order_id, item_links(shipment))
         if state is None:
             return self._finish(
-                row,
-                order_id,
-                "rejected",
-                f"shipment {shipment.increment_id}: Amazon has no order {amazon_id}",
-                None,
+                row, order_id, "rejected", f"{doc}: Amazon has no order {amazon_id}", None
             )
         if state.fulfillment_channel == FulfillmentChannel.AFN:
             return self._finish(
-                row,
-                order_id,
-                "skipped",
-                f"shipment {shipment.increment_id}: {amazon_id} is fulfilled by "
-                "Amazon (FBA); Amazon confirms its own shipments",
-                None,
+                row, order_id, "skipped",
+                f"{doc}: {amazon_id} is fulfilled by Amazon (FBA); Amazon confirms its own "
+                "shipments", None,
             )
-        items = []
-        for item in shipment.items:
-            code = self._amazon_item(item.ext_order_item_id, item.sku, state)
-            if code is None:
-                return self._finish(
-                    row,
-                    order_id,
-                    "rejected",
-                    f"shipment {shipment.increment_id}: SKU {item.sku!r} is not on "
-                    f"Amazon order {amazon_id}",
-                    None,
+        plan = self._plan(shipment, state, track)
+        if isinstance(plan, NoPackage):
+            return self._finish(row, order_id, plan.status, f"{doc}: {plan.reason}", None)
+        return self._confirm(row, shipment, account, amazon_id, plan, track)
+
+    def _plan(
+        self, shipment: Shipment, state: AmazonOrderState, track: ShipmentTrack
+    ) -> PackagePlan | NoPackage:
+        """The package to send, or why none is sent. A package confirmed before is re-sent
+        with the same units (an edit on Amazon)."""
+        with self.ctx.engine.connect() as conn:
+            previous = shipments_dao.get(conn, shipment.entity_id)
+            cancelled = amazon_orders.cancelled_units(conn, state.amazon_order_id)
+        if previous is not None and previous.state == "sending":
+            # the first attempt's outcome is unknown: the same package again is an edit at worst
+            return PackagePlan(previous.items, ("sent again after an unknown outcome",))
+        if previous is not None:
+            if previous.tracking_number == track.track_number:
+                # a repeated track save, or this row again after a crash: Amazon has it
+                return NoPackage(
+                    "done" if shipment.event_type == "shipment" else "skipped",
+                    f"already confirmed to Amazon with tracking number {track.track_number}; "
+                    "nothing to change",
                 )
-            items.append({"orderItemId": code, "quantity": int(item.qty)})
-        track = shipment.tracks[0] if shipment.tracks else None
-        carrier = CARRIERS.get(track.carrier_code.lower(), "Other") if track else "Other"
-        package: dict[str, object] = {
-            "packageReferenceId": str(shipment.entity_id),
-            "carrierCode": carrier,
-            "shipDate": shipment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "orderItems": items,
-        }
-        if track:
-            package["trackingNumber"] = track.track_number
-            package["carrierName"] = track.title or track.carrier_code
-            package["shippingMethod"] = track.title or track.carrier_code
+            return PackagePlan(previous.items, ("tracking number updated on Amazon",))
+        plan = plan_package(shipment, state, cancelled)
+        if plan.unmatched is not None:
+            return NoPackage("rejected", plan.unmatched)
+        if not plan.items:
+            return NoPackage(
+                "skipped", "nothing left to confirm on Amazon: " + "; ".join(plan.notes)
+            )
+        return plan
+
+    def _confirm(
+        self,
+        row: outbox_dao.OutboxRow,
+        shipment: Shipment,
+        account: AmazonAccount,
+        amazon_id: str,
+        plan: PackagePlan,
+        track: ShipmentTrack,
+    ) -> Outcome:
+        order_id = shipment.order.entity_id
+        doc = f"shipment {shipment.increment_id}"
+        package = _package_detail(shipment, plan, track)
+
+        def record(conn: Connection, tracking_number: str | None, state: str) -> None:
+            shipments_dao.save(
+                conn,
+                shipment_id=shipment.entity_id,
+                amazon_order_id=amazon_id,
+                account_id=account.account_id,
+                package_reference_id=str(shipment.entity_id),
+                items=plan.items,
+                tracking_number=tracking_number,
+                state=state,
+            )
+
+        with self.ctx.engine.begin() as conn:
+            previous = shipments_dao.get(conn, shipment.entity_id)
+            if previous is None or previous.state == "sending":
+                # before the call: a retry re-sends this very package, never a new plan
+                record(conn, None, "sending")
         try:
-            ctx.client_for(account).confirm_shipment(
+            self.ctx.client_for(account).confirm_shipment(
                 amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
             )
         except SpApiError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:
-                return self._finish(
-                    row,
-                    order_id,
-                    "rejected",
-                    f"shipment {shipment.increment_id}: Amazon refused the shipment "
-                    f"confirmation: {exc}",
-                    None,
-                )
+                with self.ctx.engine.begin() as conn:
+                    shipments_dao.forget_unsent(conn, shipment.entity_id)
+                return self._shipment_refused(row, order_id, doc, exc)
             raise
-        units = sum(i["quantity"] for i in items)  # type: ignore[misc]
-        message = f"shipment {shipment.increment_id} confirmed to Amazon: {units} unit(s)" + (
-            f", {carrier} {track.track_number}" if track else ""
-        )
-        with ctx.engine.begin() as conn:
+        with self.ctx.engine.begin() as conn:
             # the next credit memo must re-read the shipped quantities from Amazon
             amazon_orders.mark_stale(conn, amazon_id)
+            record(conn, track.track_number, "confirmed")
+        message = (
+            f"{doc} confirmed to Amazon: {plan.units} unit(s), {package['carrierCode']} "
+            f"{track.track_number}"
+        )
+        if plan.notes:
+            message += f" ({'; '.join(plan.notes)})"
         return self._finish(row, order_id, "done", message, None)
 
-    def _maps(self, shipment: Shipment, state: AmazonOrderState) -> bool:
-        return all(self._amazon_item(i.ext_order_item_id, i.sku, state) for i in shipment.items)
-
-    @staticmethod
-    def _amazon_item(ext_id: str | None, sku: str, state: AmazonOrderState) -> str | None:
-        known = {i.order_item_id for i in state.items}
-        if ext_id and AMAZON_ITEM_CODE.fullmatch(ext_id) and ext_id in known:
-            return ext_id
-        for item in state.items:
-            if item.seller_sku == sku:
-                return item.order_item_id
-        return None
+    def _shipment_refused(
+        self, row: outbox_dao.OutboxRow, order_id: int, doc: str, exc: SpApiError
+    ) -> Outcome:
+        """Amazon refused: the row is rejected, and a bridge status that says all went well
+        (Amazon refunded / cancelled) is not kept on the order."""
+        message = f"{doc}: Amazon refused the shipment confirmation: {exc}"
+        with self.ctx.engine.begin() as conn:
+            if not outbox_dao.complete_in(conn, row, "rejected", message):
+                conn.rollback()
+                return Handled("lease lost; another worker owns the row now")
+            magento.reset_bridge_status(conn, order_id)
+            magento.add_comment(conn, order_id, message)
+        return Handled(message)
 
     # ------------------------------------------------------------------ common
 

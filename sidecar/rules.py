@@ -89,7 +89,7 @@ def decide(
     now: datetime,
 ) -> Decision:
     """Decide what to send to Amazon for ``memo``. See docs/rules.md for every rule."""
-    ext = memo.order.ext_order_id
+    ext = memo.order.amazon_order_id  # resolved by the module (v2) or ext_order_id (v1)
     # Rule 1: only Amazon orders of an account whose refund setting is on.
     if settings is None:
         return Skip(
@@ -99,7 +99,7 @@ def decide(
     if ext is None or not AMAZON_ORDER_ID.fullmatch(ext):
         return Skip(
             f"not an Amazon order: order {memo.order.increment_id} has no Amazon order id "
-            f"(ext_order_id={ext!r})"
+            f"in Amazon's form 123-1234567-1234567 (found {ext!r})"
         )
     if not settings.refund_on_creditmemo:
         return Skip(
@@ -140,10 +140,10 @@ def _decide(
     memo: CreditMemo, order: AmazonOrderState, settings: AccountSettings, ledger: RefundLedger
 ) -> Decision:
     ext = order.amazon_order_id
-    if memo.order.ext_order_id != ext:
+    if memo.order.amazon_order_id != ext:
         raise _Rejected(
             f"the Amazon order read ({ext}) is not the credit memo's order "
-            f"({memo.order.ext_order_id})"
+            f"({memo.order.amazon_order_id})"
         )
     if _cancelled_by_us(order, ledger):
         raise _Rejected(
@@ -497,11 +497,12 @@ class _Planner:
         return lines
 
     def _match(self, item: CreditMemoItem) -> AmazonOrderItem | None:
-        ext = item.ext_order_item_id
-        if ext is not None and AMAZON_ORDER_ITEM_ID.fullmatch(ext):
-            for amazon in self.order.items:
-                if amazon.order_item_id == ext:
-                    return amazon
+        # the module's Amazon OrderItemId first, then ext_order_item_id, then the link, then SKU
+        for ext in (item.amazon_order_item_id, item.ext_order_item_id):
+            if ext is not None and AMAZON_ORDER_ITEM_ID.fullmatch(ext):
+                for amazon in self.order.items:
+                    if amazon.order_item_id == ext:
+                        return amazon
         linked = [a for a in self.order.items if a.magento_order_item_id == item.order_item_id]
         if len(linked) == 1:
             return linked[0]

@@ -1,4 +1,8 @@
-"""Parse the outbox snapshot JSON (docs/snapshot.md, schema_version 1) into domain types.
+"""Parse the outbox snapshot JSON (docs/snapshot.md, schema_version 1 and 2) into domain types.
+
+Version 2 adds the Amazon order id the module resolved (and its source), the M2E Pro link,
+the credit memo state, who created the document, and per-item Amazon OrderItemIds. Version 1
+rows are still read: their Amazon order id is `order.ext_order_id`.
 
 Strict on purpose: every amount must be a decimal *string* (never a JSON number), every id an
 integer, and any problem raises :class:`SnapshotError` naming the field and what was wrong.
@@ -8,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sidecar.domain import (
+    ConnectorLink,
     CreditMemo,
     CreditMemoItem,
     MagentoOrderRef,
@@ -31,7 +37,7 @@ T = TypeVar("T")
 
 
 class SnapshotError(ValueError):
-    """The snapshot payload is not a valid schema_version 1 document."""
+    """The snapshot payload is not a valid schema_version 1 or 2 document."""
 
 
 def _parse_json(payload: str | bytes) -> dict[str, Any]:
@@ -211,15 +217,61 @@ def _items(doc: dict[str, Any], parse: Callable[[dict[str, Any], str], T]) -> tu
     return tuple(out)
 
 
+def _version(doc: dict[str, Any]) -> int:
+    version: int = doc["schema_version"]
+    return version
+
+
+def _present(obj: dict[str, Any], key: str, path: str) -> Any:
+    """A v2 key: always present, null when unknown."""
+    return _require(obj, key, path)
+
+
+def _opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
+    if _present(obj, key, path) is None:
+        return None
+    return _bool(obj, key, path)
+
+
+def _connector(o: dict[str, Any], path: str) -> ConnectorLink | None:
+    if _present(o, "connector", path) is None:
+        return None
+    c = _object(o, "connector", path)
+    cpath = f"{path}.connector"
+    _present(c, "account_id", cpath)
+    return ConnectorLink(
+        name=_str(c, "name", cpath),
+        account_id=_opt_int(c, "account_id", cpath),
+        refunds_on_creditmemo=_opt_bool(c, "refunds_on_creditmemo", cpath),
+    )
+
+
 def _order(doc: dict[str, Any]) -> MagentoOrderRef:
     o = _object(doc, "order", "$")
     path = "$.order"
+    ext_order_id = _opt_str(o, "ext_order_id", path)
+    source: str | None
+    connector: ConnectorLink | None
+    if _version(doc) == 1:
+        # v1: the module wrote the row because ext_order_id matched its pattern
+        amazon_order_id, source, connector = ext_order_id, "ext_order_id", None
+    else:
+        _present(o, "amazon_order_id", path)
+        amazon_order_id = _opt_str(o, "amazon_order_id", path)
+        _present(o, "amazon_order_id_source", path)
+        # any string is kept (a later module may add a source): m2epro_payment, m2epro_order,
+        # ext_order_id, increment_id today (docs/snapshot.md)
+        source = _opt_str(o, "amazon_order_id_source", path)
+        connector = _connector(o, path)
     return MagentoOrderRef(
         entity_id=_int(o, "entity_id", path),
         increment_id=_str(o, "increment_id", path),
-        ext_order_id=_opt_str(o, "ext_order_id", path),
+        ext_order_id=ext_order_id,
         store_id=_int(o, "store_id", path),
         order_currency_code=_currency(o, "order_currency_code", path),
+        amazon_order_id=amazon_order_id,
+        amazon_order_id_source=source if amazon_order_id is not None else None,
+        connector=connector,
     )
 
 
@@ -229,7 +281,31 @@ def _event_type(doc: dict[str, Any], expected: str) -> None:
         raise SnapshotError(f"$.event_type: expected {expected!r}, got {event_type!r}")
 
 
-def _creditmemo_item(raw: dict[str, Any], path: str) -> CreditMemoItem:
+def _item_ids(raw: dict[str, Any], path: str, version: int) -> str | None:
+    """The item's Amazon OrderItemId (v2 `amazon_order_item_id`; v1: none)."""
+    if version == 1:
+        return None
+    _present(raw, "amazon_order_item_id", path)
+    return _opt_str(raw, "amazon_order_item_id", path)
+
+
+def _back_to_stock(raw: dict[str, Any], path: str, version: int) -> bool | None:
+    if version == 1:
+        return _bool(raw, "back_to_stock", path)
+    return _opt_bool(raw, "back_to_stock", path)
+
+
+def _creditmemo_item_parser(version: int) -> Callable[[dict[str, Any], str], CreditMemoItem]:
+    def parse(raw: dict[str, Any], path: str) -> CreditMemoItem:
+        return replace(
+            _creditmemo_item(raw, path, version),
+            amazon_order_item_id=_item_ids(raw, path, version),
+        )
+
+    return parse
+
+
+def _creditmemo_item(raw: dict[str, Any], path: str, version: int) -> CreditMemoItem:
     return CreditMemoItem(
         order_item_id=_int(raw, "order_item_id", path),
         sku=_str(raw, "sku", path),
@@ -240,7 +316,7 @@ def _creditmemo_item(raw: dict[str, Any], path: str) -> CreditMemoItem:
         row_total_incl_tax=_decimal(raw, "row_total_incl_tax", path),
         tax_amount=_amount_or_zero(raw, "tax_amount", path),
         discount_amount=_amount_or_zero(raw, "discount_amount", path, signed=True),
-        back_to_stock=_bool(raw, "back_to_stock", path),
+        back_to_stock=_back_to_stock(raw, path, version),
         ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
         parent_item_id=_opt_int(raw, "parent_item_id", path),
         name=_opt_str(raw, "name", path) or "",
@@ -270,8 +346,9 @@ def parse_creditmemo(payload: str | bytes) -> CreditMemo:
         adjustment_positive=_amount_or_zero(cm, "adjustment_positive", path),
         adjustment_negative=_amount_or_zero(cm, "adjustment_negative", path),
         grand_total=_decimal(cm, "grand_total", path),
-        items=_items(doc, _creditmemo_item),
+        items=_items(doc, _creditmemo_item_parser(_version(doc))),
         order=order,
+        **_creditmemo_v2(doc, cm, path),
     )
     for key in ("subtotal_incl_tax", "shipping_incl_tax"):
         if cm.get(key) is not None:
@@ -279,14 +356,35 @@ def parse_creditmemo(payload: str | bytes) -> CreditMemo:
     return memo
 
 
-def _shipment_item(raw: dict[str, Any], path: str) -> ShipmentItem:
-    return ShipmentItem(
-        order_item_id=_int(raw, "order_item_id", path),
-        sku=_str(raw, "sku", path),
-        qty=_decimal(raw, "qty", path),
-        ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
-        parent_item_id=_opt_int(raw, "parent_item_id", path),
-    )
+def _creditmemo_v2(doc: dict[str, Any], cm: dict[str, Any], path: str) -> dict[str, Any]:
+    """state, created_by_connector, restock_known (v2); v1 rows keep today's behaviour."""
+    if _version(doc) == 1:
+        return {}
+    # null: the module could not read it; such a memo is treated like a v1 one (sent)
+    _present(cm, "state", path)
+    state = _opt_int(cm, "state", path)
+    if state is not None and state not in (1, 2, 3):
+        raise SnapshotError(f"{path}.state: expected 1, 2, 3 or null, got {state}")
+    _present(cm, "created_by_connector", path)
+    return {
+        "state": state,
+        "created_by_connector": _opt_str(cm, "created_by_connector", path),
+        "restock_known": _bool(cm, "restock_known", path),
+    }
+
+
+def _shipment_item_parser(version: int) -> Callable[[dict[str, Any], str], ShipmentItem]:
+    def parse(raw: dict[str, Any], path: str) -> ShipmentItem:
+        return ShipmentItem(
+            order_item_id=_int(raw, "order_item_id", path),
+            sku=_str(raw, "sku", path),
+            qty=_decimal(raw, "qty", path),
+            ext_order_item_id=_opt_str(raw, "ext_order_item_id", path),
+            parent_item_id=_opt_int(raw, "parent_item_id", path),
+            amazon_order_item_id=_item_ids(raw, path, version),
+        )
+
+    return parse
 
 
 def _track(raw: object, path: str) -> ShipmentTrack:
@@ -300,22 +398,30 @@ def _track(raw: object, path: str) -> ShipmentTrack:
 
 
 def parse_shipment(payload: str | bytes) -> Shipment:
-    """Parse a ``shipment`` outbox payload."""
+    """Parse a ``shipment`` (or, v2, ``track``: same shape) outbox payload."""
     doc = _parse_json(payload)
-    _event_type(doc, "shipment")
+    event_type = _str(doc, "event_type", "$")
+    if event_type != "track" or _version(doc) == 1:
+        _event_type(doc, "shipment")
     order = _order(doc)
     sh = _object(doc, "shipment", "$")
     path = "$.shipment"
     tracks = tuple(
         _track(raw, f"$.tracks[{i}]") for i, raw in enumerate(_list(doc, "tracks", "$"))
     )
+    by_connector = None
+    if _version(doc) >= 2:
+        _present(sh, "created_by_connector", path)
+        by_connector = _opt_str(sh, "created_by_connector", path)
     return Shipment(
         entity_id=_int(sh, "entity_id", path),
         increment_id=_str(sh, "increment_id", path),
         created_at=_timestamp(sh, "created_at", path),
-        items=_items(doc, _shipment_item),
+        items=_items(doc, _shipment_item_parser(_version(doc))),
         tracks=tracks,
         order=order,
+        created_by_connector=by_connector,
+        event_type=event_type,
     )
 
 
@@ -325,8 +431,9 @@ def parse_event(payload: str | bytes) -> CreditMemo | Shipment:
     event_type = _str(doc, "event_type", "$")
     if event_type == "creditmemo":
         return parse_creditmemo(payload)
-    if event_type == "shipment":
+    if event_type == "shipment" or (event_type == "track" and _version(doc) >= 2):
         return parse_shipment(payload)
     raise SnapshotError(
-        f"$.event_type: unknown value {event_type!r} (expected 'creditmemo' or 'shipment')"
+        f"$.event_type: unknown value {event_type!r} (expected 'creditmemo', 'shipment' "
+        "or, from schema_version 2, 'track')"
     )

@@ -8,6 +8,8 @@ columns the sidecar reads or writes (`magento_metadata`).
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -219,6 +221,22 @@ feed_message = Table(
     Index("REFUND_BRIDGE_FEED_MESSAGE_OUTBOX", "outbox_id"),
 )
 
+# Packages the bridge confirmed to Amazon, one per Magento shipment (sql/mysql/006).
+shipment_package = Table(
+    "refund_bridge_shipment_package",
+    metadata,
+    Column("shipment_id", UInt, primary_key=True, autoincrement=False),
+    Column("amazon_order_id", String(32), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("package_reference_id", String(32), nullable=False),
+    Column("order_items", Text, nullable=False),
+    Column("tracking_number", String(255)),
+    Column("state", String(16), nullable=False, server_default="confirmed"),  # or sending
+    Column("confirmed_at", Time6, nullable=False),
+    Column("updated_at", Time6, nullable=False),
+    Index("REFUND_BRIDGE_SHIPMENT_PACKAGE_ORDER", "amazon_order_id"),
+)
+
 # Token buckets shared by every sidecar process of one account (see amazon/ratelimit.py).
 rate_limit = Table(
     "refund_bridge_rate_limit",
@@ -310,3 +328,47 @@ sales_order_status_state = Table(
     Column("visible_on_front", SmallInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("status", "state"),
 )
+
+
+# ------------------------------------------------------------------ table prefix
+
+TABLE_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_]{0,32}")
+_prefix = ""
+
+
+def _all_tables() -> list[Table]:
+    return [*metadata.tables.values(), *magento_metadata.tables.values()]
+
+
+def base_name(table: Table) -> str:
+    """The table's name without Magento's table prefix."""
+    name: str = table.info.setdefault("base_name", table.name)
+    return name
+
+
+def apply_prefix(prefix: str) -> None:
+    """Name every table, the sidecar's and Magento's, `<prefix><name>` as Magento's
+    `db.table_prefix` does (SIDECAR_TABLE_PREFIX). Idempotent; "" restores the plain names.
+    Call it at start, before the first statement: an engine caches compiled SQL."""
+    global _prefix
+    if not TABLE_PREFIX_PATTERN.fullmatch(prefix):
+        raise ValueError(
+            f"table prefix {prefix!r}: only letters, digits and '_' (at most 32), as Magento allows"
+        )
+    for table in _all_tables():
+        table.name = table.fullname = prefix + base_name(table)
+    _prefix = prefix
+
+
+def current_prefix() -> str:
+    return _prefix
+
+
+def prefixed_sql(sql: str, prefix: str) -> str:
+    """A migration's SQL with every table this module declares named `<prefix><name>`."""
+    if not prefix:
+        return sql
+    names = sorted({base_name(t) for t in _all_tables()}, key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, names))
+    pattern = re.compile(rf"(?<![A-Za-z0-9_])({alternatives})(?![A-Za-z0-9_])")
+    return pattern.sub(lambda m: prefix + m.group(1), sql)

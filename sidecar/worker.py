@@ -16,9 +16,11 @@ from sidecar.clock import utcnow
 from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
+from sidecar.dao.schema import check_tables
 from sidecar.db import is_connection_error, is_mysql
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
+from sidecar.tables import apply_prefix
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Worker:
     ) -> None:
         self.cfg = cfg
         self.engine = engine
+        apply_prefix(cfg.table_prefix)
         clients = clients or ClientFactory(engine)
         self.ctx = Context(
             engine=engine, config=cfg, client_for=clients, limiter=clients.limiter, now=now
@@ -93,6 +96,7 @@ class Worker:
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
     ) -> None:
         stop = stop or threading.Event()
+        check_tables(self.engine, self.cfg.table_prefix)  # WrongTables: never the wrong ones
         cycles = 0
         while not stop.is_set():
             try:

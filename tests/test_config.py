@@ -358,3 +358,12 @@ def test_tax_convention_gross_refuses_to_start(tmp_path: Path) -> None:
     body = BASE + 'lwa_client_secret_env = "S"\nrefresh_token_env = "R"\ntax_convention = "gross"\n'
     with pytest.raises(ConfigError, match='tax_convention "gross" is no longer supported'):
         load_accounts(write(tmp_path, body), {"S": "s", "R": "r"})
+
+
+def test_confirm_shipments_per_account_defaults_to_true(tmp_path: Path, refresh_file: Path) -> None:
+    body = full_toml(refresh_file).replace(
+        'region = "eu"', 'region = "eu"\nconfirm_shipments = false'
+    )
+    cfg = Config(accounts=load_accounts(write(tmp_path, body), ENV))
+    assert cfg.account("eu-main").settings.confirm_shipments is False
+    assert cfg.account("us").settings.confirm_shipments is True

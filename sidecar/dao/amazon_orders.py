@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from sidecar.clock import utcnow
 from sidecar.domain import (
@@ -260,3 +260,22 @@ def settle_ledger(conn: Connection, feed_message_id: int, state: str) -> None:
         .where(ledger.c.feed_message_id == feed_message_id)
         .values(state=state, updated_at=utcnow())
     )
+
+
+def cancelled_units(conn: Connection, amazon_order_id: str) -> dict[str, int]:
+    """Units the bridge cancelled (or is cancelling) per Amazon order item: its own
+    OrderAcknowledgement cancellations and QuantityCancelled lines, rejected ones excluded.
+    A shipment never confirms them (Amazon answers 400)."""
+    rows = conn.execute(
+        select(ledger.c.order_item_id, func.sum(ledger.c.quantity))
+        .where(
+            ledger.c.amazon_order_id == amazon_order_id,
+            ledger.c.state.in_(LIVE_LEDGER_STATES),
+            or_(
+                ledger.c.component == CANCEL_COMPONENT,
+                and_(ledger.c.component == Component.PRINCIPAL.value, ledger.c.cancelled),
+            ),
+        )
+        .group_by(ledger.c.order_item_id)
+    ).all()
+    return {str(r[0]): int(r[1] or 0) for r in rows}

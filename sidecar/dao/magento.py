@@ -2,8 +2,14 @@
 
 Magento's order *state* is never touched. A status is set only when it is assigned to the
 order's current state in sales_order_status_state (otherwise Magento's admin would show an
-order in a status its state does not allow); sales_order_grid is updated with sales_order,
-as Magento refreshes the grid only when it saves the order itself.
+order in a status its state does not allow); the state is read from the database at write
+time, never from the snapshot (on the admin path the snapshot holds the pre-refund state).
+sales_order_grid is updated with sales_order, as Magento refreshes the grid only when it
+saves the order itself. Only the two `status` columns change: `updated_at` drives Magento's
+asynchronous grid indexing and the "modified" filters of integrations, so it is never touched.
+
+Comments are system comments: `is_customer_notified = 2` (Magento's "not applicable", no
+e-mail was or will be sent) and `is_visible_on_front = 0`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ FAILED = "amazon_refund_failed"
 REFUNDED = "amazon_refunded"
 CANCELED = "amazon_canceled"
 COMMENT_PREFIX = "Amazon refund bridge: "
+BRIDGE_SUCCESS_STATUSES = (REFUNDED, CANCELED)
+NOTIFY_NOT_APPLICABLE = 2  # sales_order_status_history.is_customer_notified: "not applicable"
 
 
 def add_comment(
@@ -38,7 +46,7 @@ def add_comment(
             parent_id=order_id,
             comment=COMMENT_PREFIX + comment,
             status=status,
-            is_customer_notified=0,
+            is_customer_notified=NOTIFY_NOT_APPLICABLE,
             is_visible_on_front=0,
             entity_name="order",
             created_at=utcnow(),
@@ -63,18 +71,47 @@ def set_status(conn: Connection, order_id: int, status: str) -> bool:
     ).first()
     if allowed is None:
         return False
-    now = utcnow()
+    _write_status(conn, order_id, status)
+    return True
+
+
+def _write_status(conn: Connection, order_id: int, status: str) -> None:
+    # only `status`: ON UPDATE CURRENT_TIMESTAMP would move updated_at, so keep its value
     conn.execute(
         update(sales_order)
         .where(sales_order.c.entity_id == order_id)
-        .values(status=status, updated_at=now)
+        .values(status=status, updated_at=sales_order.c.updated_at)
     )
     conn.execute(
         update(sales_order_grid)
         .where(sales_order_grid.c.entity_id == order_id)
-        .values(status=status, updated_at=now)
+        .values(status=status, updated_at=sales_order_grid.c.updated_at)
     )
-    return True
+
+
+def reset_bridge_status(conn: Connection, order_id: int) -> str | None:
+    """When the order shows a bridge success status (Amazon refunded / cancelled) and a later
+    Amazon call failed, put back the default status of the order's current state; returns
+    the status set, or None when nothing changed."""
+    row = conn.execute(
+        select(sales_order.c.state, sales_order.c.status).where(
+            sales_order.c.entity_id == order_id
+        )
+    ).one_or_none()
+    if row is None or row.status not in BRIDGE_SUCCESS_STATUSES:
+        return None
+    default = conn.execute(
+        select(sales_order_status_state.c.status).where(
+            and_(
+                sales_order_status_state.c.state == row.state,
+                sales_order_status_state.c.is_default == 1,
+            )
+        )
+    ).scalar_one_or_none()
+    if default is None:
+        return None
+    _write_status(conn, order_id, default)
+    return str(default)
 
 
 def record(conn: Connection, order_id: int, comment: str, status: str | None = None) -> None:

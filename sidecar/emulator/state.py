@@ -928,9 +928,12 @@ class EmulatorState:
                 available = item.quantity_unshipped + (previous.items.get(item_id, 0)
                                                        if previous else 0)
                 if quantity > available:
+                    # like Amazon: re-confirming shipped units or confirming cancelled ones
+                    # is refused, and the answer says which
                     raise ApiError(400, "InvalidInput",
                                    f"Cannot ship {quantity} units of item {item_id}: "
-                                   f"{available} are left to ship.")
+                                   f"{available} are left to ship ({item.quantity_shipped} "
+                                   f"already shipped, {item.quantity_canceled} cancelled).")
             if previous is not None:
                 for item_id, quantity in previous.items.items():
                     undo = order.item(item_id)

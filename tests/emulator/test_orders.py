@@ -229,3 +229,26 @@ def test_order_state_round_trip(state: EmulatorState, shipped_order: EmulatorOrd
     state.reset()
     state.seed_from_domain(domain)
     assert state.order(US_ORDER).items[1].order_item_id == US_ITEM_B
+
+
+def test_confirm_shipment_refuses_shipped_and_cancelled_units(
+    api: Api, state: EmulatorState
+) -> None:
+    """Amazon answers 400 when shipped units are confirmed again in a new package, or when
+    cancelled units are confirmed at all (seen with a real store); the text says which."""
+    order = state.seed_order(items=[SeedItem(quantity_ordered=3, quantity_shipped=1)])
+    oid, item = order.amazon_order_id, order.items[0].order_item_id
+    with state.lock:
+        state.orders[oid].items[0].quantity_canceled = 1
+    path = f"/orders/v0/orders/{oid}/shipmentConfirmation"
+    refused = api.call("POST", path, json=_package("7", {item: 2}))
+    assert refused.status_code == 400
+    text = refused.json()["errors"][0]["message"]
+    assert "1 are left to ship (1 already shipped, 1 cancelled)" in text
+    assert api.call("POST", path, json=_package("7", {item: 1})).status_code == 204
+    again = api.call("POST", path, json=_package("8", {item: 1}))
+    assert again.status_code == 400
+    assert "is Shipped; its shipment cannot be confirmed" in again.json()["errors"][0]["message"]
+    # the same package again is an edit, not a second confirmation
+    assert api.call("POST", path, json=_package("7", {item: 1})).status_code == 204
+    assert [r.edit for r in state.shipments(oid)] == [False, True]

@@ -170,6 +170,7 @@ def memo(
             ext_order_id=ext_order_id,
             store_id=1,
             order_currency_code=currency,
+            amazon_order_id=ext_order_id,  # as a v1 snapshot reads it
         ),
     )
 

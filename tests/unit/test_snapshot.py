@@ -290,3 +290,150 @@ def test_json_nested_100000_deep_is_poison_not_a_recursion_error() -> None:
     payload = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
     with pytest.raises(SnapshotError, match="nested too deeply"):
         parse_event(payload)
+
+
+# ------------------------------------------------------------------ schema_version 2
+
+
+def v2_creditmemo(**order: Any) -> dict[str, Any]:
+    """The documented v1 example upgraded to schema_version 2 (docs/snapshot.md)."""
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["schema_version"] = 2
+    doc["order"].update(
+        {
+            "ext_order_id": None,
+            "amazon_order_id": "302-7654321-7654321",
+            "amazon_order_id_source": "m2epro_payment",
+            "connector": {"name": "m2epro", "account_id": 3, "refunds_on_creditmemo": False},
+        }
+    )
+    doc["order"].update(order)
+    doc["creditmemo"].update({"state": 2, "created_by_connector": None, "restock_known": True})
+    doc["items"][0]["amazon_order_item_id"] = "55555555555555"
+    return doc
+
+
+def v2_shipment(event_type: str = "shipment") -> dict[str, Any]:
+    doc = copy.deepcopy(SHIPMENT)
+    doc["schema_version"] = 2
+    doc["event_type"] = event_type
+    doc["order"] = v2_creditmemo()["order"]
+    doc["shipment"]["created_by_connector"] = None
+    doc["items"][0]["amazon_order_item_id"] = "55555555555555"
+    return doc
+
+
+def test_v1_amazon_order_id_is_ext_order_id() -> None:
+    memo = parse_creditmemo(dumps(CREDITMEMO))
+    assert memo.order.amazon_order_id == "302-1234567-1234567"
+    assert memo.order.amazon_order_id_source == "ext_order_id"
+    assert memo.order.connector is None
+    assert (memo.state, memo.created_by_connector, memo.restock_known) == (None, None, True)
+    assert memo.items[0].amazon_order_item_id is None
+
+
+def test_v2_uses_the_resolved_id_never_ext_order_id() -> None:
+    memo = parse_creditmemo(dumps(v2_creditmemo(ext_order_id="AMZ-302-1111111-1111111")))
+    assert memo.order.amazon_order_id == "302-7654321-7654321"
+    assert memo.order.ext_order_id == "AMZ-302-1111111-1111111"
+    assert memo.order.amazon_order_id_source == "m2epro_payment"
+    assert memo.order.connector is not None
+    assert memo.order.connector.name == "m2epro"
+    assert memo.order.connector.account_id == 3
+    assert memo.order.connector.refunds_on_creditmemo is False
+    assert memo.state == 2
+    assert memo.items[0].amazon_order_item_id == "55555555555555"
+
+
+def test_v2_null_id_and_unknown_connector_setting() -> None:
+    doc = v2_creditmemo(
+        amazon_order_id=None,
+        amazon_order_id_source=None,
+        connector={"name": "m2epro", "account_id": None, "refunds_on_creditmemo": None},
+    )
+    memo = parse_creditmemo(dumps(doc))
+    assert memo.order.amazon_order_id is None
+    assert memo.order.connector is not None
+    assert memo.order.connector.refunds_on_creditmemo is None
+
+
+def test_v2_open_memo_unknown_restock_and_connector_document() -> None:
+    doc = v2_creditmemo()
+    doc["creditmemo"].update({"state": 1, "created_by_connector": "m2epro", "restock_known": False})
+    doc["items"][0]["back_to_stock"] = None
+    memo = parse_creditmemo(dumps(doc))
+    assert (memo.state, memo.created_by_connector, memo.restock_known) == (1, "m2epro", False)
+    assert memo.items[0].back_to_stock is None
+
+
+def test_v1_back_to_stock_null_still_rejected() -> None:
+    doc = copy.deepcopy(CREDITMEMO)
+    doc["items"][0]["back_to_stock"] = None
+    with pytest.raises(SnapshotError, match=r"back_to_stock"):
+        parse_creditmemo(dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("order", "amazon_order_id"),
+        ("order", "amazon_order_id_source"),
+        ("order", "connector"),
+        ("creditmemo", "state"),
+        ("creditmemo", "created_by_connector"),
+        ("creditmemo", "restock_known"),
+    ],
+)
+def test_v2_keys_must_be_present(where: str, key: str) -> None:
+    doc = v2_creditmemo()
+    del doc[where][key]
+    with pytest.raises(SnapshotError, match=rf"\$\.{where}\.{key}: missing"):
+        parse_creditmemo(dumps(doc))
+
+
+def test_v2_item_amazon_order_item_id_must_be_present() -> None:
+    doc = v2_creditmemo()
+    del doc["items"][0]["amazon_order_item_id"]
+    with pytest.raises(SnapshotError, match=r"items\[0\]\.amazon_order_item_id: missing"):
+        parse_creditmemo(dumps(doc))
+
+
+@pytest.mark.parametrize("state", [0, 4, "2", True])
+def test_v2_bad_creditmemo_state_rejected(state: object) -> None:
+    doc = v2_creditmemo()
+    doc["creditmemo"]["state"] = state
+    with pytest.raises(SnapshotError, match=r"\$\.creditmemo\.state"):
+        parse_creditmemo(dumps(doc))
+
+
+def test_v2_null_creditmemo_state_reads_as_unknown() -> None:
+    doc = v2_creditmemo()
+    doc["creditmemo"]["state"] = None
+    assert parse_creditmemo(dumps(doc)).state is None
+
+
+def test_v2_connector_must_be_an_object_with_a_name() -> None:
+    doc = v2_creditmemo(connector={"account_id": 1, "refunds_on_creditmemo": True})
+    with pytest.raises(SnapshotError, match=r"connector\.name: missing"):
+        parse_creditmemo(dumps(doc))
+    with pytest.raises(SnapshotError, match=r"connector: expected an object"):
+        parse_creditmemo(dumps(v2_creditmemo(connector="m2epro")))
+
+
+def test_v2_shipment_and_track_events() -> None:
+    shipment = parse_event(dumps(v2_shipment()))
+    assert isinstance(shipment, Shipment)
+    assert shipment.event_type == "shipment"
+    assert shipment.created_by_connector is None
+    assert shipment.items[0].amazon_order_item_id == "55555555555555"
+    track = parse_event(dumps(v2_shipment("track")))
+    assert isinstance(track, Shipment)
+    assert track.event_type == "track"
+    assert track.entity_id == 7  # the shipment's id: the package reference stays the same
+
+
+def test_track_event_needs_schema_version_2() -> None:
+    doc = copy.deepcopy(SHIPMENT)
+    doc["event_type"] = "track"
+    with pytest.raises(SnapshotError, match=r"event_type"):
+        parse_event(dumps(doc))
