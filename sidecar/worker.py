@@ -16,7 +16,7 @@ from sidecar.clock import utcnow
 from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
-from sidecar.dao.schema import check_tables
+from sidecar.dao.schema import WrongTables, check_tables
 from sidecar.db import is_connection_error, is_mysql
 from sidecar.feeds import FeedPump
 from sidecar.processing import Context, EventHandler
@@ -96,11 +96,16 @@ class Worker:
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
     ) -> None:
         stop = stop or threading.Event()
-        check_tables(self.engine, self.cfg.table_prefix)  # WrongTables: never the wrong ones
+        tables_checked = False
         cycles = 0
         while not stop.is_set():
             try:
+                if not tables_checked:  # WrongTables stops the worker: never the wrong tables
+                    check_tables(self.engine, self.cfg.table_prefix)
+                    tables_checked = True
                 work = self.cycle()
+            except WrongTables:
+                raise
             except Exception as exc:  # the loop survives a bad cycle (DB restart, network)
                 log.exception("worker cycle failed")
                 self._drop_dead_connections(exc)

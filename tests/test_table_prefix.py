@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, insert, inspect, text
 
+from sidecar.amazon.credentials import Secret
 from sidecar.app import create_app
 from sidecar.cli import main
 from sidecar.clock import utcnow
@@ -111,12 +112,14 @@ def test_cli_refuses(
 
 def test_readyz_and_page_show_it(prefixed: Engine) -> None:
     workers_dao.beat(prefixed, "w1", rows_processed=0, started_at=utcnow())
-    client = create_app(Config(database_url="sqlite://"), prefixed).test_client()
+    cfg = Config(database_url="sqlite://", admin_token=Secret("page-token"))
+    client = create_app(cfg, prefixed).test_client()
     resp = client.get("/readyz")
     assert resp.status_code == 503
     check = json.loads(resp.get_data(as_text=True))["checks"]["database:tables"][0]
     assert check["status"] == "fail" and "'mg_'" in check["output"]
-    assert "Wrong tables" in client.get("/").get_data(as_text=True)
+    page = client.get("/", headers={"Authorization": "Bearer page-token"})
+    assert "Wrong tables" in page.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- SIDECAR_TABLE_PREFIX

@@ -5,6 +5,7 @@ v2 in Python (tests/support/snapshot_v2.py) as docs/snapshot.md defines it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import text
 
 from sidecar.amazon.client import SpApiClient, SpApiError
+from sidecar.amazon.credentials import Secret
 from sidecar.app import create_app
 from tests.e2e.conftest import Bridge
 from tests.support.magento_factory import ItemSpec, Order
@@ -53,8 +55,10 @@ def m2e_creditmemo(bridge: Bridge, order: Order, lines: dict[str, int], **v2: An
 
 
 def health_page(bridge: Bridge) -> str:
-    app = create_app(bridge.worker.ctx.config, bridge.engine)
-    return app.test_client().get("/").get_data(as_text=True)
+    cfg = dataclasses.replace(bridge.worker.ctx.config, admin_token=Secret("page-token"))
+    app = create_app(cfg, bridge.engine)
+    headers = {"Authorization": "Bearer page-token"}  # the page is behind the admin login
+    return app.test_client().get("/", headers=headers).get_data(as_text=True)
 
 
 def test_m2e_order_is_refunded_by_amazon_order_item_id(bridge: Bridge) -> None:
