@@ -83,7 +83,9 @@ def create_app(cfg: config_mod.Config | None = None, engine: Engine | None = Non
         main = probe = _Given(engine)
     else:
         conf = cfg
-        main = LazyEngine(lambda: engine_for(conf))
+        # no pool in the web process: a page is asked for rarely, and a pooled socket that an
+        # outage killed silently would cost a whole read timeout on the next page
+        main = LazyEngine(lambda: engine_for(conf, pooled=False))
         # an in-memory SQLite database exists once: probe it through the same engine
         probe = main if cfg.database_url.startswith("sqlite") else LazyEngine(
             lambda: engine_for(conf, probe=True)

@@ -140,11 +140,11 @@ def make_engine(
     )
 
 
-def engine_for(cfg: DbSettings, *, probe: bool = False) -> Engine:
+def engine_for(cfg: DbSettings, *, probe: bool = False, pooled: bool = True) -> Engine:
     """The engine for cfg's database with cfg's timeouts; probe: unpooled, short timeouts."""
     if probe:
         return make_engine(cfg.database_url, timeouts=probe_timeouts(cfg), pooled=False)
-    return make_engine(cfg.database_url, timeouts=timeouts_of(cfg))
+    return make_engine(cfg.database_url, timeouts=timeouts_of(cfg), pooled=pooled)
 
 
 class LazyEngine:
