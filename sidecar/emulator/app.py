@@ -208,6 +208,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                     problem = verify_sigv4(request, state)
                     if problem is not None:
                         return error_response(403, "InvalidSignature", problem)
+                state.pass_hold(operation, after=False)
                 fault = state.take_fault(operation)
                 if fault is not None:
                     if fault.kind == FaultKind.THROTTLE:
@@ -230,6 +231,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                     response = handler(seller, **kwargs)
                 except ApiError as exc:
                     response = error_response(exc.status, exc.code, exc.message, exc.details)
+                state.pass_hold(operation, after=True)
                 if fault is not None and fault.kind == FaultKind.ERROR_AFTER:
                     return error_response(fault.status, "InternalFailure",
                                           "We encountered an internal error. Please try again.")
@@ -246,6 +248,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
     def _pre_fault(operation: str) -> Response | None:
         """Faults for the non-SP-API endpoints (LWA, document upload/download)."""
         state.count_request(operation)
+        state.pass_hold(operation, after=False)
         fault = state.take_fault(operation)
         if fault is None:
             return None
@@ -315,6 +318,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                                   request.get_data())
         except ApiError as exc:
             return s3_error(exc.status, exc.code, exc.message)
+        state.pass_hold("uploadFeedDocument", after=True)
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{uuid.uuid4().hex}"'
         return response
@@ -407,6 +411,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
         except ApiError as exc:
             return s3_error(exc.status, exc.code, exc.message)
         assert doc.content is not None
+        state.pass_hold("downloadFeedDocument", after=True)
         response = Response(doc.content, status=200, content_type=doc.content_type)
         encoding = request.args.get("response-content-encoding")
         response.headers["Content-Encoding"] = "gzip" if encoding == "gzip" else "identity"
