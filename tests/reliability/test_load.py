@@ -35,7 +35,7 @@ FAULTS = {
 #: createFeed is where exactly-once is decided: its answers are lost far more often.
 FAULTS["createFeed"] = {"error": 0.1, "throttle": 0.1, "hang": 0.05, "error_after": 0.1,
                         "hang_after": 0.05}
-ARRIVALS_PER_TICK = 4  # credit memos arrive while the workers run (~40/s at most)
+ARRIVALS_PER_TICK = 1  # credit memos trickle in while the workers run: many small feeds
 
 
 def test_load_with_faults_on_every_operation(make_rig: Callable[..., Rig]) -> None:
