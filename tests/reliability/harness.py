@@ -273,7 +273,7 @@ def insert_order(conn: Any, k: int, amazon_id: str, store_id: int = 1) -> int:
         store_id=store_id, order_currency_code="EUR",
         grand_total=sum((li.price + li.tax) * li.qty for li in ORDER_LINES) + SHIPPING
         + SHIPPING_TAX,
-    )).inserted_primary_key[0])  # type: ignore[index]
+    )).inserted_primary_key[0])
     conn.execute(insert(sales_order_grid).values(entity_id=order_id, status="complete",
                                                  increment_id=increment))
     return order_id

@@ -12,6 +12,7 @@ Threads only, loopback only; stop() closes everything.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import struct
@@ -22,10 +23,8 @@ PASS, RESET, BLACKHOLE, DROP = "pass", "reset", "blackhole", "drop"
 
 
 def _rst(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
     sock.close()
 
 
@@ -108,7 +107,7 @@ class TcpProxy:
         if pair.closed:
             return
         pair.closed = True
-        for sock in (pair.client, pair.upstream):  # noqa: B020
+        for sock in (pair.client, pair.upstream):
             if sock is not None:
                 if rst:
                     _rst(sock)
