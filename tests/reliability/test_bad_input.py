@@ -148,7 +148,7 @@ CORPUS: dict[str, Hostile] = {
     "refund of 50 units": _all_items("qty", "50.0000"),
     "item code and SKU not on the order": _both(
         _all_items("ext_order_item_id", "99999999999999"), _all_items("sku", "NOT-SOLD")),
-    "adjustment_negative 10^9": _set("creditmemo.adjustment_negative", "1000000000.0000"),
+    "adjustment_negative not a number": _set("creditmemo.adjustment_negative", "ten euros"),
     "a 2 MB SKU, no item ids": _no_item_ids(_all_items("sku", "x" * 2_000_000)),
 }
 
