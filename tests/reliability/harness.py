@@ -19,6 +19,7 @@ and parked (needs_attention).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import multiprocessing
@@ -139,10 +140,14 @@ class QuickClients(ClientFactory):
         with self._lock:
             client = self._clients.get(account.account_id)
             if client is None:
+                extra: dict[str, Any] = {}
+                if "upload_hosts" in inspect.signature(SpApiClient).parameters:
+                    # the feed upload goes only to allowed hosts (h3): the emulator's
+                    extra["upload_hosts"] = getattr(account.settings, "upload_hosts", ())
                 client = SpApiClient(
                     account.account_id, account.credentials, self.limiter,
                     session=requests.Session(), timeout=CLIENT_TIMEOUT,
-                    backoff_base_s=0.02, backoff_cap_s=0.2, sleep=time.sleep,
+                    backoff_base_s=0.02, backoff_cap_s=0.2, sleep=time.sleep, **extra,
                 )
                 self._clients[account.account_id] = client
             return client
