@@ -30,14 +30,15 @@ def record(fig: Figures) -> Figures:
 
 def table() -> str:
     head = ("scenario", "memos", "dup(counters)", "dup(feeds)", "lost", "stuck", "parked",
-            "wall s", "sim s", "notes")
+            "parked feeds", "wall s", "sim s", "notes")
     rows = [head] + [
         (f.scenario, str(f.memos), str(f.dup_counters), str(f.dup_feeds), str(f.lost),
-         str(f.stuck), str(f.parked), f"{f.wall_s:.1f}", f"{f.sim_s:.0f}", f.notes)
+         str(f.stuck), str(f.parked), str(f.parked_feeds), f"{f.wall_s:.1f}", f"{f.sim_s:.0f}",
+         f.notes)
         for f in FIGURES
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w)
+    lines = ["  ".join(c.ljust(w) if i in (0, 10) else c.rjust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))

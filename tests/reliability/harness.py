@@ -368,6 +368,7 @@ class Figures:
     lost: int = 0
     stuck: int = 0
     parked: int = 0
+    parked_feeds: int = 0  # feeds ended "unknown" / "fatal": their refunds go to a human
     wall_s: float = 0.0
     sim_s: float = 0.0
     notes: str = ""
@@ -430,6 +431,10 @@ def measure(fig: Figures, engine: Engine, emulator: EmulatorServer, memos: Itera
         refunded = all(c.adjustments >= 1 and c.units_refunded >= 1 for c in counters)
         if status == "needs_attention":
             fig.parked += 1
+            if "resolve" not in message:
+                fig.problems.append(f"row {m.outbox_id} parked without saying how to "
+                                    f"resolve it: {message[:200]}")
+                fig.lost += 1  # nobody would know what to do with it
         elif status not in TERMINAL_ROWS:
             fig.stuck += 1
             fig.problems.append(f"row {m.outbox_id} stuck in {status}: {message[:120]}")
@@ -445,17 +450,34 @@ def measure(fig: Figures, engine: Engine, emulator: EmulatorServer, memos: Itera
     if other_rows_terminal:
         fig.stuck += sum(1 for i, (s, _) in rows.items()
                          if i not in mine and s not in TERMINAL_ROWS)
+    with engine.connect() as conn:
+        fig.parked_feeds += int(conn.execute(
+            select(func.count()).select_from(feed)
+            .where(feed.c.state.in_(("unknown", "fatal")))).scalar_one())
     stuck_feeds = open_feeds(engine)
     fig.stuck += len(stuck_feeds)
     fig.problems[:0] = stuck_feeds
     return fig
 
 
-def check(fig: Figures, *, max_parked: int = 0) -> None:
-    """The suite's assertion: no duplicate, nothing lost, nothing stuck, parking bounded."""
+def check(fig: Figures, *, lost_answers: int = 0) -> None:
+    """The suite's assertion: no duplicate, nothing lost, nothing stuck, and parking only
+    where the exactly-once rules must park: a feed ends unknown only when a createFeed
+    answer was lost after Amazon created a feed (at most ``lost_answers`` such feeds: an
+    all-accepted report cannot prove a feed ours, docs/feeds.md), and every parked row
+    says which command resolves it (checked in :func:`measure`)."""
     problems = "\n".join(fig.problems[:30])
     assert fig.duplicates == 0, f"{fig.scenario}: {fig.duplicates} duplicate refunds\n{problems}"
     assert fig.lost == 0, f"{fig.scenario}: {fig.lost} lost refunds\n{problems}"
     assert fig.stuck == 0, f"{fig.scenario}: {fig.stuck} stuck rows/feeds\n{problems}"
-    assert fig.parked <= max_parked, (
-        f"{fig.scenario}: {fig.parked} parked (allowed {max_parked})\n{problems}")
+    assert fig.parked_feeds <= lost_answers, (
+        f"{fig.scenario}: {fig.parked_feeds} feeds parked, but only {lost_answers} createFeed "
+        f"answers were lost after Amazon acted\n{problems}")
+    assert fig.parked == 0 or fig.parked_feeds > 0, (
+        f"{fig.scenario}: {fig.parked} rows parked without a parked feed\n{problems}")
+
+
+def lost_createfeed_answers(emulator: EmulatorServer) -> int:
+    """createFeed calls whose feed Amazon created but whose answer the sidecar never got."""
+    taken = emulator.state.random_faults_taken()
+    return sum(taken.get(("createFeed", kind), 0) for kind in ("error_after", "hang_after"))

@@ -230,4 +230,4 @@ def test_bad_input_corpus(make_rig: Callable[..., Rig]) -> None:
     assert not refunded, "hostile rows made refunds: " + "; ".join(culprits) + "\n" + \
         "\n".join(wrong)
     assert not wrong, "hostile rows not ended right:\n" + "\n".join(wrong)
-    check(fig, max_parked=0)
+    check(fig, lost_answers=0)

@@ -53,4 +53,5 @@ def test_database_outage(make_rig: Callable[..., Rig], kind: str) -> None:
                                            f"{time.monotonic() - healed:.0f}s after healing"),
                              rig.engine, rig.emulator, memos))
         rig.pool.stop_all()
-    check(fig, max_parked=0)
+    # a worker cut off between createFeed's answer and storing the feedId: one per worker
+    check(fig, lost_answers=WORKERS)
