@@ -208,7 +208,8 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                     problem = verify_sigv4(request, state)
                     if problem is not None:
                         return error_response(403, "InvalidSignature", problem)
-                state.pass_hold(operation, after=False)
+                if state.pass_hold(operation, after=False):
+                    return error_response(503, "ServiceUnavailable", "Aborted by a hold.")
                 fault = state.take_fault(operation)
                 if fault is not None:
                     if fault.kind == FaultKind.THROTTLE:
@@ -248,7 +249,8 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
     def _pre_fault(operation: str) -> Response | None:
         """Faults for the non-SP-API endpoints (LWA, document upload/download)."""
         state.count_request(operation)
-        state.pass_hold(operation, after=False)
+        if state.pass_hold(operation, after=False):
+            return error_response(503, "ServiceUnavailable", "Aborted by a hold.")
         fault = state.take_fault(operation)
         if fault is None:
             return None

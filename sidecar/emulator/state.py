@@ -206,8 +206,15 @@ class Hold:
     remaining: int = 1
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    aborted: bool = False
 
     def release(self) -> None:
+        self.released.set()
+
+    def abort(self) -> None:
+        """Release a hold placed before the call so that the call never runs: it is
+        answered 503 at once (its client is usually gone by then)."""
+        self.aborted = True
         self.released.set()
 
 
@@ -594,19 +601,20 @@ class EmulatorState:
                 hold.release()
             self.holds = []
 
-    def pass_hold(self, operation: str, *, after: bool) -> None:
+    def pass_hold(self, operation: str, *, after: bool) -> bool:
         """Called by the app at each hold point; blocks while a matching hold is held
-        (returns early when the emulator shuts down)."""
+        (returns early when the emulator shuts down). True: the hold was aborted."""
         with self.lock:
             hold = next((h for h in self.holds if h.operation == operation
                          and h.after == after and h.remaining > 0), None)
             if hold is None:
-                return
+                return False
             hold.remaining -= 1
         hold.reached.set()
         while not hold.released.wait(0.05):
             if self._stopping.is_set():
-                return
+                return False
+        return hold.aborted
 
     # ----------------------------------------------------------------- auth and limits
 

@@ -95,3 +95,20 @@ def test_without_auto_processing_only_getfeed_moves_a_feed(make_api: object,
     clock.advance(3_000)
     listed = api.call("GET", "/feeds/2021-06-30/feeds", params={"feedTypes": ADJUSTMENT})
     assert listed.json()["feeds"][0]["processingStatus"] == "IN_QUEUE"
+
+
+def test_an_aborted_hold_before_createfeed_creates_nothing(make_api: object) -> None:
+    api, state = make_api()  # type: ignore[operator]
+    hold = state.hold("createFeed")
+    answer: list[int] = []
+    doc_id = api.upload(XML)
+    caller = threading.Thread(target=lambda: answer.append(api.call(
+        "POST", "/feeds/2021-06-30/feeds", json={
+            "feedType": ADJUSTMENT, "marketplaceIds": ["ATVPDKIKX0DER"],
+            "inputFeedDocumentId": doc_id}).status_code))
+    caller.start()
+    assert hold.reached.wait(10)
+    hold.abort()
+    caller.join(10)
+    assert answer == [503]
+    assert state.all_feeds() == []

@@ -477,7 +477,10 @@ def check(fig: Figures, *, lost_answers: int = 0) -> None:
         f"{fig.scenario}: {fig.parked} rows parked without a parked feed\n{problems}")
 
 
-def lost_createfeed_answers(emulator: EmulatorServer) -> int:
-    """createFeed calls whose feed Amazon created but whose answer the sidecar never got."""
+def lost_createfeed_answers(emulator: EmulatorServer, *, nothing_done_too: bool = False) -> int:
+    """createFeed calls whose feed Amazon created but whose answer the sidecar never got;
+    ``nothing_done_too``: also the 5xx / timeouts where Amazon created nothing (with another
+    tool's feeds in the window the sidecar cannot tell those apart either)."""
     taken = emulator.state.random_faults_taken()
-    return sum(taken.get(("createFeed", kind), 0) for kind in ("error_after", "hang_after"))
+    kinds = ["error_after", "hang_after"] + (["error", "hang"] if nothing_done_too else [])
+    return sum(taken.get(("createFeed", kind), 0) for kind in kinds)
