@@ -28,6 +28,7 @@ from tests.reliability.harness import (
     drive,
     lost_createfeed_answers,
     measure,
+    open_feeds,
     seed_memos,
     settled,
 )
@@ -63,6 +64,12 @@ def lock_waits(engine: Engine) -> int:
         return int(conn.execute(text(
             "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
         )).scalar_one())
+
+
+def transactions(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT trx_state, LEFT(trx_query, 120) FROM information_schema.INNODB_TRX"))]
 
 
 @contextmanager
@@ -105,8 +112,12 @@ def test_sigkill_at_crash_point(make_rig: Callable[..., Rig], point: Point) -> N
         else:
             with row_locks(rig.engine, point.lock, memos):
                 hold.release()
-                wait_until(lambda: lock_waits(rig.engine) > 0, REACH_SECONDS,
-                           f"the worker waiting for the {point.lock} lock")
+                try:
+                    wait_until(lambda: lock_waits(rig.engine) > 0, REACH_SECONDS,
+                               f"the worker waiting for the {point.lock} lock")
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}; transactions: {transactions(rig.engine)}; "
+                                         f"feeds: {open_feeds(rig.engine)}") from None
                 rig.pool.kill(victim)
     finally:
         hold.release()
