@@ -60,10 +60,17 @@ POINTS = [
 
 
 def lock_waits(engine: Engine) -> int:
+    """Statements waiting for a row lock (InnoDB's view, or a blocked UPDATE in the
+    process list)."""
     with engine.connect() as conn:
-        return int(conn.execute(text(
+        waiting = int(conn.execute(text(
             "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
         )).scalar_one())
+        blocked = int(conn.execute(text(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+            "AND INFO LIKE 'UPDATE refund\\_bridge\\_%' AND TIME_MS > 200"
+        )).scalar_one())
+    return waiting + blocked
 
 
 def transactions(engine: Engine) -> list[tuple[object, ...]]:
