@@ -8,7 +8,7 @@ APT_PACKAGES := mariadb-server php-cli php-mysql phpunit libxml2-utils
 export AMAZON_XSD_DIR ?= $(abspath ../shared/reference/amazon/xsd)
 export MAGENTO_XSD_DIR ?= $(abspath ../shared/reference/magento/xsd)
 
-.PHONY: all setup venv system-deps run test lint test-python test-php test-xml bench migrate clean
+.PHONY: all setup venv system-deps run test lint test-python test-php test-xml test-reliability bench migrate clean
 
 all: test
 
@@ -49,7 +49,14 @@ test-xml: system-deps
 	bash magento_module/Test/validate_xml.sh
 
 test-python: venv
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/reliability
+
+# The reliability suite (tests/reliability, ~8 min on 2 cores): load with faults, SIGKILLs at
+# each feed state, database outages, two sidecars on one seller, hostile payloads. Prints
+# the table duplicates / lost / stuck / parked per scenario (also in var/reliability.txt).
+test-reliability: venv
+	mkdir -p var
+	RELIABILITY_TABLE=var/reliability.txt $(PY) -m pytest -p no:cacheprovider -q tests/reliability
 
 test-php: system-deps
 	cd magento_module && phpunit -c phpunit.xml.dist
@@ -59,7 +66,7 @@ test-php: system-deps
 test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-xml
-	$(PY) -m tests.support.mariadb -- $(MAKE) --no-print-directory test-python test-php
+	$(PY) -m tests.support.mariadb -- $(MAKE) --no-print-directory test-python test-php test-reliability
 
 bench: venv
 	$(PY) -m tests.bench

@@ -214,6 +214,8 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                     problem = verify_sigv4(request, state)
                     if problem is not None:
                         return error_response(403, "InvalidSignature", problem)
+                if state.pass_hold(operation, after=False):
+                    return error_response(503, "ServiceUnavailable", "Aborted by a hold.")
                 fault = state.take_fault(operation)
                 if fault is not None:
                     if fault.kind == FaultKind.THROTTLE:
@@ -236,6 +238,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                     response = handler(seller, **kwargs)
                 except ApiError as exc:
                     response = error_response(exc.status, exc.code, exc.message, exc.details)
+                state.pass_hold(operation, after=True)
                 if fault is not None and fault.kind == FaultKind.ERROR_AFTER:
                     return error_response(fault.status, "InternalFailure",
                                           "We encountered an internal error. Please try again.")
@@ -252,6 +255,8 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
     def _pre_fault(operation: str) -> Response | None:
         """Faults for the non-SP-API endpoints (LWA, document upload/download)."""
         state.count_request(operation)
+        if state.pass_hold(operation, after=False):
+            return error_response(503, "ServiceUnavailable", "Aborted by a hold.")
         fault = state.take_fault(operation)
         if fault is None:
             return None
@@ -321,6 +326,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
                                   request.get_data())
         except ApiError as exc:
             return s3_error(exc.status, exc.code, exc.message)
+        state.pass_hold("uploadFeedDocument", after=True)
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{uuid.uuid4().hex}"'
         return response
@@ -413,6 +419,7 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
         except ApiError as exc:
             return s3_error(exc.status, exc.code, exc.message)
         assert doc.content is not None
+        state.pass_hold("downloadFeedDocument", after=True)
         response = Response(doc.content, status=200, content_type=doc.content_type)
         encoding = request.args.get("response-content-encoding")
         response.headers["Content-Encoding"] = "gzip" if encoding == "gzip" else "identity"

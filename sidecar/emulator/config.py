@@ -139,6 +139,17 @@ class EmulatorConfig:
     max_feed_bytes: int = 10 * 1024 * 1024
     #: Secret that signs the presigned document URLs.
     url_signing_key: bytes = b"emulator-presign-key"
+    #: Random faults (reliability tests): operation -> {fault kind: probability}, rolled
+    #: once per call when no injected fault applies. Empty (default): no random faults.
+    random_faults: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Seed of the random fault rolls (None: not reproducible).
+    random_fault_seed: int | None = None
+    #: Amazon processes a feed nobody polls (its createFeed answer was lost): a feed still
+    #: IN_QUEUE / IN_PROGRESS this many seconds after its creation is processed on the next
+    #: getFeed or getFeeds. None (default): only getFeed polls move a feed.
+    auto_process_seconds: float | None = None
+    #: ``seconds`` of random hang / hang_after faults.
+    random_fault_seconds: float = 0.0
 
     def rate_limit(self, operation: str) -> tuple[float, int] | None:
         if operation in self.rate_limits:

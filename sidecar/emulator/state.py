@@ -14,6 +14,7 @@ import copy
 import hashlib
 import hmac
 import itertools
+import random
 import re
 import secrets
 import threading
@@ -195,6 +196,29 @@ class OrderFilter:
     max_results: int = 100
 
 
+@dataclass
+class Hold:
+    """A call of ``operation`` stopped before (or, ``after``, once it took effect and before
+    its answer) until :meth:`release`: a test does something meanwhile, e.g. kills the
+    client process. ``reached`` is set when a call arrives at the hold."""
+
+    operation: str
+    after: bool
+    remaining: int = 1
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    aborted: bool = False
+
+    def release(self) -> None:
+        self.released.set()
+
+    def abort(self) -> None:
+        """Release a hold placed before the call so that the call never runs: it is
+        answered 503 at once (its client is usually gone by then)."""
+        self.aborted = True
+        self.released.set()
+
+
 class EmulatorState:
     """Everything the emulator knows. All public methods take the one lock."""
 
@@ -212,12 +236,22 @@ class EmulatorState:
     def _check_config(config: EmulatorConfig) -> None:
         if config.xsd_dir is not None:
             load_schema(config.xsd_dir)  # fail fast: XsdUnavailableError
+        for operation, rates in config.random_faults.items():
+            if operation not in OPERATIONS:
+                raise ValueError(f"random_faults: unknown operation {operation!r}")
+            for kind, p in rates.items():
+                FaultKind(kind)  # ValueError for an unknown kind
+                if not 0 <= p <= 1:
+                    raise ValueError(f"random_faults: {operation}/{kind} must be 0..1")
+            if sum(rates.values()) > 1:
+                raise ValueError(f"random_faults: {operation}: probabilities add up over 1")
 
     def configure(self, config: EmulatorConfig) -> None:
         self._check_config(config)
         with self.lock:
             self.config = config
             self._buckets.clear()
+            self._fault_rng = random.Random(config.random_fault_seed)
 
     def reset(self) -> None:
         """Forget all orders, feeds, documents, tokens, counters and faults."""
@@ -232,6 +266,11 @@ class EmulatorState:
             self.access_tokens: dict[str, _Token] = {}
             self.faults: list[Fault] = []
             self.feed_faults: list[FeedFault] = []
+            for hold in getattr(self, "holds", []):
+                hold.release()
+            self.holds: list[Hold] = []
+            self.random_fault_counts: dict[tuple[str, str], int] = {}
+            self._fault_rng = random.Random(self.config.random_fault_seed)
             self.request_counts: dict[str, int] = {}
             self._buckets: dict[tuple[str, str], TokenBucket] = {}
             self._feed_pages: dict[str, tuple[str, FeedFilter, int]] = {}
@@ -535,7 +574,59 @@ class EmulatorState:
                     taken = copy.copy(fault)
                     self.faults = [f for f in self.faults if f.remaining > 0]
                     return taken
+            return self._roll_fault(operation)
+
+    def _roll_fault(self, operation: str) -> Fault | None:
+        """A random fault from ``config.random_faults`` (caller holds the lock)."""
+        rates = self.config.random_faults.get(operation)
+        if not rates:
             return None
+        x = self._fault_rng.random()
+        for kind, p in rates.items():
+            if x < p:
+                key = (operation, kind)
+                self.random_fault_counts[key] = self.random_fault_counts.get(key, 0) + 1
+                return Fault(operation, FaultKind(kind), 1, self.config.random_fault_seconds)
+            x -= p
+        return None
+
+    def random_faults_taken(self) -> dict[tuple[str, str], int]:
+        """(operation, kind) -> how many random faults were served."""
+        with self.lock:
+            return dict(self.random_fault_counts)
+
+    # ------------------------------------------------------------------------- holds
+
+    def hold(self, operation: str, *, after: bool = False, count: int = 1) -> Hold:
+        """Stop the next ``count`` calls of ``operation`` (before it runs, or ``after`` it took
+        effect and before its answer) until the returned hold is released."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; one of {sorted(OPERATIONS)}")
+        hold = Hold(operation, after, count)
+        with self.lock:
+            self.holds.append(hold)
+        return hold
+
+    def release_holds(self) -> None:
+        with self.lock:
+            for hold in self.holds:
+                hold.release()
+            self.holds = []
+
+    def pass_hold(self, operation: str, *, after: bool) -> bool:
+        """Called by the app at each hold point; blocks while a matching hold is held
+        (returns early when the emulator shuts down). True: the hold was aborted."""
+        with self.lock:
+            hold = next((h for h in self.holds if h.operation == operation
+                         and h.after == after and h.remaining > 0), None)
+            if hold is None:
+                return False
+            hold.remaining -= 1
+        hold.reached.set()
+        while not hold.released.wait(0.05):
+            if self._stopping.is_set():
+                return False
+        return hold.aborted
 
     # ----------------------------------------------------------------- auth and limits
 
@@ -698,6 +789,7 @@ class EmulatorState:
     def poll_feed(self, seller_id: str, feed_id: str) -> Feed:
         """getFeed: counts the poll and moves the feed on (see EmulatorConfig)."""
         with self.lock:
+            self._auto_process()
             feed = self._seller_feed(seller_id, feed_id)
             if feed.status not in (FeedStatus.IN_QUEUE, FeedStatus.IN_PROGRESS):
                 return copy.deepcopy(feed)
@@ -723,6 +815,17 @@ class EmulatorState:
             return done
 
     advance = process_pending_feeds
+
+    def _auto_process(self) -> None:
+        """Feeds older than ``config.auto_process_seconds`` are processed (caller locks)."""
+        after = self.config.auto_process_seconds
+        if after is None:
+            return
+        now = self.clock.time()
+        for feed in self.feeds.values():
+            if (feed.status in (FeedStatus.IN_QUEUE, FeedStatus.IN_PROGRESS)
+                    and now - feed.created_at >= after):
+                self._process(feed)
 
     def _process(self, feed: Feed) -> None:
         now = self.now()
@@ -770,6 +873,7 @@ class EmulatorState:
     def list_feeds(self, seller_id: str, query: FeedFilter | None,
                    next_token: str | None) -> tuple[list[Feed], str | None]:
         with self.lock:
+            self._auto_process()
             if next_token is not None:
                 page = self._feed_pages.pop(next_token, None)
                 if page is None or page[0] != seller_id:
