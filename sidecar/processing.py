@@ -208,7 +208,7 @@ class EventHandler:
             conn,
             outbox_id=row.id,
             account_id=account.account_id,
-            marketplace_id=account.marketplace_id,
+            marketplace_id=account.marketplace_for_store(memo.order.store_id),
             feed_type=feed_type,
             amazon_order_id=decision.amazon_order_id,
             magento_order_id=memo.order.entity_id,
@@ -332,7 +332,8 @@ class EventHandler:
             package["shippingMethod"] = track.title or track.carrier_code
         try:
             ctx.client_for(account).confirm_shipment(
-                amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
+                amazon_id, {"marketplaceId": account.marketplace_for_store(shipment.order.store_id),
+                 "packageDetail": package}
             )
         except SpApiError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:
