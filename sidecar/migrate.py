@@ -73,8 +73,9 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
         if with_magento_tables:
             tables.magento_metadata.create_all(engine)
             with engine.begin() as conn:
-                for stmt in split_statements((SQL_DIR / "005_order_statuses.sql").read_text()):
-                    conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
+                for name in ("005_order_statuses.sql", "010_amazon_cancel_requested_status.sql"):
+                    for stmt in split_statements((SQL_DIR / name).read_text()):
+                        conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
         return []
     done: list[str] = []
     with engine.connect() as conn:

@@ -47,6 +47,7 @@ from sidecar.domain import (
     Skip,
     Wait,
 )
+from sidecar.orders_sync import AwaitingSync, proof_for
 from sidecar.outbox_runner import Dead, Defer, Handled, Outcome
 from sidecar.rules import AMAZON_ORDER_ID, decide
 from sidecar.snapshot import SnapshotError, parse_event
@@ -117,7 +118,12 @@ class EventHandler:
             return outcome
         # the rules want fresher Amazon state: read it outside any transaction, decide again
         assert account is not None
-        refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id, item_links(memo))
+        try:
+            refreshed = self.refresh_order(
+                account, amazon_id, memo.order.entity_id, item_links(memo), as_of=memo.created_at
+            )
+        except AwaitingSync as wait:
+            return Defer(max(wait.until, ctx.now() + MIN_DEFER), wait.reason)
         if refreshed is None:
             return self._finish(
                 row,
@@ -240,9 +246,24 @@ class EventHandler:
         amazon_id: str,
         magento_order_id: int | None,
         links: Mapping[str, int] | None = None,
+        *,
+        as_of: datetime | None = None,
     ) -> AmazonOrderState | None:
         """getOrder and store it, linked to the Magento order (and its items, by Amazon order
-        item id or SKU, where known). None when Amazon does not know the order."""
+        item id or SKU, where known). None when Amazon does not know the order.
+
+        ``as_of`` (a credit memo's creation): first the order sync's proof — the stored
+        state when a completed pass proves it current as of then (no SP-API call); raises
+        AwaitingSync when the next pass is a faster proof than getOrder (docs/order-sync.md)."""
+        if as_of is not None:
+            proven = proof_for(
+                self.ctx.engine, self.ctx.limiter, account, amazon_id, as_of, self.ctx.now()
+            )
+            if proven is not None:
+                if magento_order_id is not None:
+                    with self.ctx.engine.begin() as conn:
+                        amazon_orders.link_magento_order(conn, amazon_id, magento_order_id)
+                return proven
         fetched_at = self.ctx.now()  # before the call: the state is at least this fresh
         try:
             doc = self.ctx.client_for(account).get_order(amazon_id)

@@ -16,6 +16,7 @@ from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.feeds import FeedPump
+from sidecar.orders_sync import OrderSync
 from sidecar.processing import Context, EventHandler
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,13 @@ class Worker:
         )
         self.handler = EventHandler(self.ctx)
         self.pump = FeedPump(self.ctx, lease_seconds=cfg.lease_seconds)
+        self.order_sync = OrderSync(engine, cfg, clients, clients.limiter, now)
         self.started_at = utcnow()
         self.rows_processed = 0
 
     def cycle(self) -> int:
         """One pass; returns how much work it did (0 = idle)."""
+        synced = self.sync_orders()
         reaped = outbox_dao.reap_expired(
             self.engine, self.ctx.now(), max_attempts=self.cfg.max_attempts
         )
@@ -58,7 +61,16 @@ class Worker:
             rows_processed=self.rows_processed,
             started_at=self.started_at,
         )
-        return reaped + processed + moved
+        return synced + reaped + processed + moved
+
+    def sync_orders(self) -> int:
+        """The order sync's step (issue 9): pages stored by the accounts this worker leads.
+        A failure here never stops the outbox and the feeds."""
+        try:
+            return self.order_sync.run_once()
+        except Exception:
+            log.exception("order sync failed")
+            return 0
 
     def run(
         self, *, once: bool = False, stop: threading.Event | None = None, max_cycles: int = 10_000
