@@ -38,6 +38,7 @@ from sidecar.amazon.orders import (
     order_state_from_api,
 )
 from sidecar.amazon.ratelimit import RateLimiter
+from sidecar.clients import account_bucket
 from sidecar.config import AmazonAccount, Config
 from sidecar.dao import amazon_orders, magento
 from sidecar.dao import order_sync as sync_dao
@@ -242,6 +243,9 @@ class OrderSync:
         self.now = now
         self.owner = owner or config.worker_id
         self.page_size = page_size
+        if limiter is not None:  # peeks before the first call count against the right bucket
+            for account in config.accounts:
+                limiter.register(account.account_id, account_bucket(account))
 
     def run_once(self) -> int:
         """One step per account this worker leads: pages stored (0 = nothing to do)."""
@@ -264,6 +268,9 @@ class OrderSync:
              since: datetime | None = None, wait: bool = False) -> PassResult:
         """Continue or start a pass; without ``wait`` it stops at the first missing token."""
         pages = orders = 0
+        if not sync_dao.acquire_lease(self.engine, account.account_id, self.owner, self.now(),
+                                      LEASE_TTL):
+            return PassResult(account.account_id, marketplace_id, 0, 0, False)
         state = self._pass(account, marketplace_id, since, force=since is not None)
         while state is not None and state.in_pass:
             if not sync_dao.acquire_lease(self.engine, account.account_id, self.owner,
@@ -316,7 +323,9 @@ class OrderSync:
         """Read and store the next page; orders stored, or None when nothing was stored."""
         assert state.pass_after is not None
         assert state.pass_before is not None
-        fetched_at = self.now()
+        # what a page proves: Amazon's state as of its lastUpdatedBefore, minus the lag margin
+        # (never later than the read itself)
+        fetched_at = min(self.now(), state.pass_before - SAFETY_MARGIN)
         try:
             docs, next_token = self.client_for(account).search_orders(
                 last_updated_after=state.pass_after, last_updated_before=state.pass_before,

@@ -846,7 +846,7 @@ class EmulatorState:
         with self.lock:
             now = self.now()
             if token is not None:
-                page = self._order_pages.pop(token, None)
+                page = self._order_pages.get(token)  # valid for 24 h, may be reused
                 if page is None or page[0] != seller_id:
                     raise ApiError(400, "InvalidInput", "Invalid paginationToken.")
                 if self.clock.time() > page[3]:
