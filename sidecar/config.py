@@ -74,6 +74,7 @@ class Config:
     poll_interval_seconds: float = 2.0
     feed_poll_seconds: float = 30.0
     heartbeat_stale_seconds: float = 120.0
+    order_sync: bool = True  # SIDECAR_ORDER_SYNC: the worker runs the order sync (issue 9)
     admin_token: Secret | None = None
     bind: str = "127.0.0.1:8080"
 
@@ -281,6 +282,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         poll_interval_seconds=num("SIDECAR_POLL_INTERVAL_SECONDS", 2.0),
         feed_poll_seconds=num("SIDECAR_FEED_POLL_SECONDS", 30.0),
         heartbeat_stale_seconds=num("SIDECAR_HEARTBEAT_STALE_SECONDS", 120.0),
+        order_sync=env.get("SIDECAR_ORDER_SYNC", "on").strip().lower()
+        not in ("0", "off", "false", "no"),
         admin_token=Secret(token) if token else None,
         bind=env.get("SIDECAR_BIND", "127.0.0.1:8080"),
         **kwargs,  # type: ignore[arg-type]

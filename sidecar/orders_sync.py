@@ -58,6 +58,11 @@ PASS_INTERVAL = timedelta(seconds=30)
 INITIAL_LOOKBACK = timedelta(days=1)
 LEASE_TTL = timedelta(seconds=300)
 PAGE_SIZE = 100
+#: getOrder is the faster proof only when the next pass that proves a credit memo is further
+#: away than this; nearer, the memo waits for the pass (no SP-API call of its own).
+GETORDER_BREAK_EVEN = timedelta(seconds=60)
+#: A waiting credit memo is looked at again this long after the pass it waits for can run.
+PROOF_SLACK = timedelta(seconds=2)
 #: What the mapping (sidecar/amazon/orders.py) and the announcements read.
 SYNC_INCLUDED_DATA = ("PROCEEDS", "FULFILLMENT", "CANCELLATION")
 CANCEL_REQUESTED = "amazon_cancel_requested"
@@ -104,12 +109,12 @@ def next_proof_at(conn: Connection, limiter: RateLimiter | None, account_id: str
     state = sync_dao.load(conn, account_id, marketplace_id)
     if state is None:
         return None
-    earliest = as_of + SAFETY_MARGIN + MIN_AGE
-    if state.checkpoint is not None:
-        earliest = max(earliest, state.checkpoint + MIN_AGE + PASS_INTERVAL)
+    earliest = as_of + SAFETY_MARGIN + MIN_AGE  # the sync starts this pass on demand
+    if state.in_pass:
+        earliest = max(earliest, now + PASS_INTERVAL)  # the current pass first
     if limiter is not None:
         earliest = max(earliest, now + timedelta(seconds=limiter.peek(account_id, OPERATION)))
-    return max(earliest, now) + timedelta(seconds=1)
+    return max(earliest, now) + PROOF_SLACK
 
 
 def proof_for(
@@ -129,10 +134,12 @@ def proof_for(
             return replace(stored, fetched_at=max(stored.fetched_at, proof))
         until = next_proof_at(conn, limiter, account.account_id, stored.marketplace_id,
                               as_of, now)
-    if until is None:
-        return None
-    if limiter is None or limiter.peek(account.account_id, "getOrder") <= 0:
-        return None  # a getOrder now is faster than any pass
+        if until is None:
+            return None
+        soon = until - now <= GETORDER_BREAK_EVEN
+        if not soon and (limiter is None or limiter.peek(account.account_id, "getOrder") <= 0):
+            return None  # a getOrder now is much faster than the next pass
+        sync_dao.want_proof(conn, account.account_id, stored.marketplace_id, as_of)
     raise AwaitingSync(until, f"waiting for the order sync to prove Amazon order "
                               f"{amazon_order_id} current (next pass by {until:%H:%M:%S})")
 
@@ -311,7 +318,10 @@ class OrderSync:
         before = now - MIN_AGE
         after = since or (state.checkpoint if state and state.checkpoint else None) or (
             now - INITIAL_LOOKBACK)
-        if after >= before or (not force and before - after < PASS_INTERVAL):
+        wanted = state is not None and state.proof_wanted is not None and (
+            state.checkpoint is None or state.checkpoint - SAFETY_MARGIN < state.proof_wanted
+        ) and before - SAFETY_MARGIN >= state.proof_wanted
+        if after >= before or (not force and not wanted and before - after < PASS_INTERVAL):
             return None
         with self.engine.begin() as conn:
             if not sync_dao.holds_lease(conn, account.account_id, self.owner, now):

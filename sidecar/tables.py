@@ -149,6 +149,7 @@ order_sync = Table(
     Column("pages_stored", Integer, nullable=False, server_default="0"),
     Column("orders_stored", BigInteger, nullable=False, server_default="0"),
     Column("passes", BigInteger, nullable=False, server_default="0"),
+    Column("proof_wanted", Time6),
     Column("last_error", Text),
     Column("updated_at", Time6, nullable=False),
     PrimaryKeyConstraint("account_id", "marketplace_id"),

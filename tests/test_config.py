@@ -387,3 +387,10 @@ def test_bad_marketplace_lists_are_refused(tmp_path: Path, extra: str, message: 
         body = body.replace("store_ids = [3]", "store_ids = [2]")
     with pytest.raises(ConfigError, match=message):
         load_accounts(write(tmp_path, body), {"S": "s", "R": "r"})
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("on", True), ("1", True),
+                                           ("off", False), ("0", False), ("false", False)])
+def test_order_sync_can_be_turned_off(value: str | None, on: bool) -> None:
+    env = {} if value is None else {"SIDECAR_ORDER_SYNC": value}
+    assert from_env(env).order_sync is on

@@ -34,6 +34,7 @@ class SyncState:
     passes: int
     last_error: str | None
     updated_at: datetime
+    proof_wanted: datetime | None = None
 
     @property
     def in_pass(self) -> bool:
@@ -113,6 +114,7 @@ def load(conn: Connection, account_id: str, marketplace_id: str) -> SyncState | 
         pass_after=row.pass_after, pass_before=row.pass_before, page_token=row.page_token,
         pages_stored=int(row.pages_stored), orders_stored=int(row.orders_stored),
         passes=int(row.passes), last_error=row.last_error, updated_at=row.updated_at,
+        proof_wanted=row.proof_wanted,
     )
 
 
@@ -154,6 +156,15 @@ def page_stored(conn: Connection, state: SyncState, next_token: str | None, orde
         values.update(checkpoint=checkpoint, covered_from=covered, pass_after=None,
                       pass_before=None, passes=state.passes + 1)
     conn.execute(update(order_sync).where(where).values(**values))
+
+
+def want_proof(conn: Connection, account_id: str, marketplace_id: str, as_of: datetime) -> None:
+    """A credit memo waits for a pass proving ``as_of``: the sync starts one as soon as
+    Amazon allows, even before PASS_INTERVAL."""
+    conn.execute(update(order_sync).where(
+        order_sync.c.account_id == account_id, order_sync.c.marketplace_id == marketplace_id,
+        or_(order_sync.c.proof_wanted.is_(None), order_sync.c.proof_wanted < as_of),
+    ).values(proof_wanted=as_of))
 
 
 def restart_pass(conn: Connection, state: SyncState, error: str, now: datetime) -> None:

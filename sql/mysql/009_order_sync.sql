@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS refund_bridge_order_sync (
   pages_stored   INT          NOT NULL DEFAULT 0 COMMENT 'pages stored in the pass in progress',
   orders_stored  BIGINT       NOT NULL DEFAULT 0 COMMENT 'orders stored by all passes',
   passes         BIGINT       NOT NULL DEFAULT 0 COMMENT 'completed passes',
+  proof_wanted   DATETIME(6)  NULL COMMENT 'a credit memo waits for a pass proving this instant',
   last_error     TEXT         NULL,
   updated_at     DATETIME(6)  NOT NULL,
   PRIMARY KEY (account_id, marketplace_id)
