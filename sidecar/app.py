@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
 from sidecar.dao import feeds as feeds_dao
+from sidecar.dao import order_sync as order_sync_dao
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.db import make_engine
@@ -99,6 +100,8 @@ def health_page() -> str:
     problems: list[Any] = []
     recent: list[Any] = []
     feeds: list[dict[str, Any]] = []
+    amazon_orders: list[dict[str, object]] = []
+    syncs: list[Any] = []
     oldest = "n/a"
     worker_ok, worker_text = False, "unknown"
     if db_ok:
@@ -107,6 +110,8 @@ def health_page() -> str:
             problems.extend(outbox_dao.list_rows(engine, status=status, limit=20))
         recent = outbox_dao.list_rows(engine, limit=20)
         feeds = feeds_dao.recent_feeds(engine)
+        amazon_orders = order_sync_dao.recent_orders(engine)
+        syncs = order_sync_dao.all_states(engine)
         age = outbox_dao.oldest_pending_age_seconds(engine)
         oldest = "none" if age is None else str(timedelta(seconds=int(age)))
         worker_ok, worker_text = _worker_state()
@@ -117,6 +122,8 @@ def health_page() -> str:
         problems=problems,
         recent=recent,
         feeds=feeds,
+        amazon_orders=amazon_orders,
+        syncs=syncs,
         oldest=oldest,
         worker_ok=worker_ok,
         worker_text=worker_text,
