@@ -302,3 +302,29 @@ def test_shipping_discount_tax_folds_into_promotion_discount_tax() -> None:
     assert back == replace(state, items=(replace(state.items[0],
                                                  promotion_discount_tax=D("0.96"),
                                                  shipping_discount_tax=D(0)),))
+
+
+def test_item_cancellations_are_read_verbatim() -> None:
+    """Issue 9: cancellationRequest and cancellationExecution as Amazon sent them, unknown
+    values kept, never guessed."""
+    from sidecar.amazon.orders import ItemCancellation, item_cancellations
+
+    doc = {"order": {"orderId": "111-0000001-0000001", "orderItems": [
+        {"orderItemId": "11111111111111", "quantityOrdered": 2,
+         "product": {"sellerSku": "A"}, "fulfillment": {"quantityUnfulfilled": 1},
+         "cancellation": {"cancellationExecution": {"cancelledBy": "AMAZON",
+                                                    "cancelReason": "NoInventory"}}},
+        {"orderItemId": "22222222222222", "quantityOrdered": 1, "product": {"sellerSku": "B"},
+         "cancellation": {"cancellationRequest": {"requester": "BUYER",
+                                                  "cancelReason": "Ordered by mistake"}}},
+        {"orderItemId": "33333333333333", "quantityOrdered": 1,
+         "cancellation": {"cancellationExecution": {"cancelledBy": "MARTIAN"}}},
+        {"orderItemId": "44444444444444", "quantityOrdered": 1},
+    ]}}
+    assert item_cancellations(doc) == [
+        ItemCancellation("11111111111111", "A", 2, 1, cancelled_by="AMAZON",
+                         cancel_reason="NoInventory"),
+        ItemCancellation("22222222222222", "B", 1, None, requester="BUYER",
+                         request_reason="Ordered by mistake"),
+        ItemCancellation("33333333333333", "", 1, None, cancelled_by="MARTIAN"),
+    ]
