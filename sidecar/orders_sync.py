@@ -188,14 +188,16 @@ def _ours(conn: Connection, state: AmazonOrderState, key: str) -> bool:
 
 
 def announce(conn: Connection, state: AmazonOrderState, previous: AmazonOrderState | None,
-             cancellations: Sequence[ItemCancellation], now: datetime) -> int:
+             cancellations: Sequence[ItemCancellation], now: datetime,
+             order_id: int | None) -> int:
     """Write each new change once into the linked Magento order; returns comments written."""
-    order_id = amazon_orders.magento_order_of(conn, state.amazon_order_id)
     if order_id is None:
         return 0  # announced once the Magento order is linked
+    changes = _changes(state, previous, cancellations)
+    if not changes:
+        return 0
     done = sync_dao.announced(conn, state.amazon_order_id)
-    fresh = [(k, s) for k, s in _changes(state, previous, cancellations)
-             if k[:191] not in done and not _ours(conn, state, k)]
+    fresh = [(k, s) for k, s in changes if k[:191] not in done and not _ours(conn, state, k)]
     if not fresh:
         return 0
     comment = " ".join(s for _, s in fresh)
@@ -220,11 +222,12 @@ def store_order(conn: Connection, account: AmazonAccount, doc: dict[str, Any],
         conn, state, raw=json.dumps(doc, default=str, ensure_ascii=False))
     if not stored:
         return False
-    if amazon_orders.magento_order_of(conn, state.amazon_order_id) is None:
+    linked = amazon_orders.magento_order_of(conn, state.amazon_order_id)
+    if linked is None:
         linked = sync_dao.find_magento_order(conn, state.amazon_order_id)
         if linked is not None:
             amazon_orders.link_magento_order(conn, state.amazon_order_id, linked)
-    announce(conn, state, previous, item_cancellations(doc), now)
+    announce(conn, state, previous, item_cancellations(doc), now, linked)
     return True
 
 

@@ -3,6 +3,7 @@ the Amazon -> Magento order link, and the changes announced in Magento (each onc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -187,9 +188,18 @@ def note_error(engine: Engine, account_id: str, marketplace_id: str, error: str,
 # ------------------------------------------------------------ Magento order link
 
 
+_M2E_SEEN: dict[str, tuple[float, bool]] = {}
+M2E_RECHECK_S = 300.0  # M2E Pro may be installed while the sidecar runs
+
+
 def _m2e_available(conn: Connection) -> bool:
-    names = set(inspect(conn).get_table_names())
-    return all(t in names for t in M2E_TABLES)
+    key = repr(conn.engine.url)
+    seen = _M2E_SEEN.get(key)
+    now = time.monotonic()
+    if seen is None or now - seen[0] > M2E_RECHECK_S:
+        names = set(inspect(conn).get_table_names())
+        seen = _M2E_SEEN[key] = (now, all(t in names for t in M2E_TABLES))
+    return seen[1]
 
 
 def find_magento_order(conn: Connection, amazon_order_id: str) -> int | None:
