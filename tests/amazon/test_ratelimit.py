@@ -245,3 +245,28 @@ def test_a_lower_override_only_lowers_this_process(sqlite_engine: Engine) -> Non
     clock.sleep(10)
     # this process's own token is back (10 s at 0.1/s) and the shared bucket has 5
     assert modest.try_acquire("shop", "getOrder") == 0.0
+
+
+def test_client_factory_puts_two_account_names_of_one_seller_in_one_bucket(
+        sqlite_engine: Engine) -> None:
+    from dataclasses import replace
+
+    from sidecar.amazon.credentials import Secret
+    from sidecar.clients import ClientFactory
+    from sidecar.emulator.accounts import emulator_account
+
+    one = emulator_account("http://127.0.0.1:9", "eu-main", (1,), marketplace_id="A1PA6795UKMFR9")
+    two = emulator_account("http://127.0.0.1:9", "eu-old-name", (2,),
+                           marketplace_id="A13V1IB3VIYZZH")
+    other_seller = replace(one, account_id="other", seller_id="A2OTHER")
+    no_seller = replace(one, account_id="tokenonly", seller_id="",
+                        credentials=replace(one.credentials, refresh_token=Secret("Atzr|x")))
+    factory = ClientFactory(sqlite_engine)
+    for account in (one, two, other_seller, no_seller):
+        factory(account)
+    limiter = factory.limiter
+    assert limiter.bucket_of("eu-main") == limiter.bucket_of("eu-old-name")
+    assert limiter.bucket_of("eu-main").startswith("seller:A1EXAMPLESELLER|app:")
+    assert limiter.bucket_of("other") != limiter.bucket_of("eu-main")
+    assert limiter.bucket_of("tokenonly").startswith("token:")
+    assert "Atzr" not in limiter.bucket_of("tokenonly")
