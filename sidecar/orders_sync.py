@@ -91,11 +91,9 @@ class PassResult:
 # ------------------------------------------------------------------ the freshness proof
 
 
-def proven_as_of(conn: Connection, account_id: str, marketplace_id: str,
-                 fetched_at: datetime) -> datetime | None:
+def proven_as_of(state: sync_dao.SyncState | None, fetched_at: datetime) -> datetime | None:
     """The instant a stored order (read at ``fetched_at``) is proven current as of, by the
-    completed passes; None when they prove nothing about it."""
-    state = sync_dao.load(conn, account_id, marketplace_id)
+    completed passes of its account and marketplace; None when they prove nothing."""
     if state is None or state.checkpoint is None or state.covered_from is None:
         return None
     if fetched_at < state.covered_from:
@@ -103,17 +101,17 @@ def proven_as_of(conn: Connection, account_id: str, marketplace_id: str,
     return state.checkpoint - SAFETY_MARGIN
 
 
-def next_proof_at(conn: Connection, limiter: RateLimiter | None, account_id: str,
-                  marketplace_id: str, as_of: datetime, now: datetime) -> datetime | None:
+def next_proof_at(state: sync_dao.SyncState | None, limiter: RateLimiter | None,
+                  as_of: datetime, now: datetime) -> datetime | None:
     """When a pass proving ``as_of`` can complete at the earliest; None: no sync runs."""
-    state = sync_dao.load(conn, account_id, marketplace_id)
     if state is None:
         return None
     earliest = as_of + SAFETY_MARGIN + MIN_AGE  # the sync starts this pass on demand
     if state.in_pass:
         earliest = max(earliest, now + PASS_INTERVAL)  # the current pass first
     if limiter is not None:
-        earliest = max(earliest, now + timedelta(seconds=limiter.peek(account_id, OPERATION)))
+        earliest = max(earliest, now + timedelta(
+            seconds=limiter.peek(state.account_id, OPERATION)))
     return max(earliest, now) + PROOF_SLACK
 
 
@@ -128,18 +126,19 @@ def proof_for(
         stored = amazon_orders.load_state(conn, amazon_order_id)
         if stored is None or stored.account_id != account.account_id:
             return None
-        proof = proven_as_of(conn, account.account_id, stored.marketplace_id, stored.fetched_at)
+        sync = sync_dao.load(conn, account.account_id, stored.marketplace_id)
+        proof = proven_as_of(sync, stored.fetched_at)
         if proof is not None and proof >= as_of:
             amazon_orders.mark_fresh(conn, amazon_order_id, proof)
             return replace(stored, fetched_at=max(stored.fetched_at, proof))
-        until = next_proof_at(conn, limiter, account.account_id, stored.marketplace_id,
-                              as_of, now)
-        if until is None:
+        until = next_proof_at(sync, limiter, as_of, now)
+        if sync is None or until is None:
             return None
         soon = until - now <= GETORDER_BREAK_EVEN
         if not soon and (limiter is None or limiter.peek(account.account_id, "getOrder") <= 0):
             return None  # a getOrder now is much faster than the next pass
-        sync_dao.want_proof(conn, account.account_id, stored.marketplace_id, as_of)
+        if sync.proof_wanted is None or sync.proof_wanted < as_of:
+            sync_dao.want_proof(conn, account.account_id, stored.marketplace_id, as_of)
     raise AwaitingSync(until, f"waiting for the order sync to prove Amazon order "
                               f"{amazon_order_id} current (next pass by {until:%H:%M:%S})")
 
