@@ -61,6 +61,8 @@ PAGE_SIZE = 100
 #: getOrder is the faster proof only when the next pass that proves a credit memo is further
 #: away than this; nearer, the memo waits for the pass (no SP-API call of its own).
 GETORDER_BREAK_EVEN = timedelta(seconds=60)
+#: A credit memo whose proof has not come this long after it could have reads getOrder.
+PROOF_OVERDUE = timedelta(minutes=10)
 #: A waiting credit memo is looked at again this long after the pass it waits for can run.
 PROOF_SLACK = timedelta(seconds=2)
 #: What the mapping (sidecar/amazon/orders.py) and the announcements read.
@@ -134,6 +136,8 @@ def proof_for(
         until = next_proof_at(sync, limiter, as_of, now)
         if sync is None or until is None:
             return None
+        if now - as_of > SAFETY_MARGIN + MIN_AGE + PROOF_OVERDUE:
+            return None  # the sync is late (Amazon refuses it, no leader): never wait forever
         soon = until - now <= GETORDER_BREAK_EVEN
         if not soon and (limiter is None or limiter.peek(account.account_id, "getOrder") <= 0):
             return None  # a getOrder now is much faster than the next pass
