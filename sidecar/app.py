@@ -47,6 +47,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from sidecar import config as config_mod
 from sidecar.clock import utcnow
 from sidecar.dao import feeds as feeds_dao
+from sidecar.dao import order_sync as order_sync_dao
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import schema as schema_dao
 from sidecar.dao import workers as workers_dao
@@ -216,6 +217,8 @@ def health_page() -> Response | BaseResponse | str:
     recent: list[Any] = []
     skipped: list[Any] = []
     feeds: list[dict[str, Any]] = []
+    amazon_orders: list[dict[str, object]] = []
+    syncs: list[Any] = []
     oldest = "n/a"
     worker_ok, worker_text = False, "unknown"
     tables_problem = _tables_problem() if db_ok else None
@@ -226,6 +229,8 @@ def health_page() -> Response | BaseResponse | str:
         recent = outbox_dao.list_rows(engine, limit=20)
         skipped = outbox_dao.list_rows(engine, status="skipped", limit=20)
         feeds = feeds_dao.recent_feeds(engine)
+        amazon_orders = order_sync_dao.recent_orders(engine)
+        syncs = order_sync_dao.all_states(engine)
         age = outbox_dao.oldest_pending_age_seconds(engine)
         oldest = "none" if age is None else str(timedelta(seconds=int(age)))
         worker_ok, worker_text = _worker_state()
@@ -237,6 +242,8 @@ def health_page() -> Response | BaseResponse | str:
         recent=recent,
         skipped=skipped,
         feeds=feeds,
+        amazon_orders=amazon_orders,
+        syncs=syncs,
         oldest=oldest,
         worker_ok=worker_ok,
         worker_text=worker_text,

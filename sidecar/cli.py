@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -165,6 +166,55 @@ def cmd_outbox(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     return 2
 
 
+def _since(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--since wants an ISO 8601 time such as 2026-11-30T00:00:00Z, got {value!r}"
+        ) from None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def cmd_orders(cfg: config_mod.Config, args: argparse.Namespace) -> int:
+    """The order sync for a DBA: one pass now per account and marketplace (docs/order-sync.md)."""
+    from sidecar.clients import ClientFactory
+    from sidecar.dao import order_sync as sync_dao
+    from sidecar.orders_sync import OrderSync
+
+    engine = _engine(cfg)
+    if args.orders_cmd == "status":
+        for st in sync_dao.all_states(engine):
+            print(f"{st.account_id:<16} {st.marketplace_id:<16} checkpoint={st.checkpoint} "
+                  f"covered_from={st.covered_from} passes={st.passes} "
+                  f"orders={st.orders_stored} in_pass={st.in_pass} "
+                  f"error={st.last_error or '-'}")
+        return 0
+    accounts = [a for a in cfg.accounts if not args.account or a.account_id == args.account]
+    if not accounts:
+        print("no such account in SIDECAR_ACCOUNTS_FILE", file=sys.stderr)
+        return 2
+    clients = ClientFactory(engine)
+    sync = OrderSync(engine, cfg, clients, clients.limiter, utcnow, owner=f"cli:{cfg.worker_id}")
+    failed = 0
+    for account in accounts:
+        held = sync_dao.lease_holder(engine, account.account_id, utcnow())
+        if held is not None and held[0] != sync.owner:
+            print(f"{account.account_id}: worker {held[0]} leads its sync until {held[1]}; "
+                  "run again then (or stop that worker)", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            for m in account.marketplaces:
+                r = sync.sync(account, m.marketplace_id, since=args.since, wait=True)
+                print(f"{account.account_id} {m.marketplace_id}: {r.pages} page(s), "
+                      f"{r.orders} order(s) stored, "
+                      f"{'pass complete' if r.completed else 'nothing to do or not complete'}")
+        finally:
+            sync_dao.release_lease(engine, account.account_id, sync.owner)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sidecar", description="Magento <-> Amazon refund bridge")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -215,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--requeue", action="store_true", help="it is NOT: decide and send again")
     rs.add_argument("--reason", required=True)
     o.set_defaults(fn=cmd_outbox)
+
+    orders = sub.add_parser("orders", help="the order sync (searchOrders) for a DBA")
+    orsub = orders.add_subparsers(dest="orders_cmd", required=True)
+    sy = orsub.add_parser("sync", help="one pass now per account and marketplace")
+    sy.add_argument("--since", type=_since, default=None,
+                    help="re-read orders updated since this ISO 8601 time (UTC when no zone)")
+    sy.add_argument("--account", help="only this account")
+    orsub.add_parser("status", help="checkpoints per account and marketplace")
+    orders.set_defaults(fn=cmd_orders)
     return p
 
 

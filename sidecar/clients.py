@@ -9,8 +9,14 @@ import requests
 from sqlalchemy import Engine
 
 from sidecar.amazon.client import SpApiClient
-from sidecar.amazon.ratelimit import Limit, RateLimiter
+from sidecar.amazon.ratelimit import Limit, RateLimiter, bucket_key
 from sidecar.config import AmazonAccount
+
+
+def account_bucket(account: AmazonAccount) -> str:
+    """What Amazon counts this account's calls against: seller (or token) and application."""
+    creds = account.credentials
+    return bucket_key(account.seller_id, creds.refresh_token.reveal(), creds.lwa_client_id)
 
 
 class ClientFactory:
@@ -23,6 +29,7 @@ class ClientFactory:
         with self._lock:
             client = self._clients.get(account.account_id)
             if client is None:
+                self.limiter.register(account.account_id, account_bucket(account))
                 if account.rate_overrides:
                     self.limiter.set_limits(
                         account.account_id,

@@ -28,14 +28,38 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Marketplace:
+    """One Amazon marketplace a seller account sells in, with its Magento stores."""
+
+    marketplace_id: str
+    store_ids: tuple[int, ...] = ()
+    currency: str | None = None  # None: not checked
+
+
+@dataclass(frozen=True)
 class AmazonAccount:
     account_id: str
     seller_id: str  # MerchantIdentifier in feed headers
-    marketplace_id: str
-    store_ids: tuple[int, ...]  # Magento stores whose orders belong to this account
+    marketplace_id: str  # the first marketplace (single-marketplace configs: the only one)
+    store_ids: tuple[int, ...]  # Magento stores of all its marketplaces
     credentials: AccountCredentials
     settings: AccountSettings
     rate_overrides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # empty: one marketplace made of marketplace_id + store_ids (the old shape)
+    marketplaces: tuple[Marketplace, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.marketplaces:
+            object.__setattr__(
+                self, "marketplaces", (Marketplace(self.marketplace_id, self.store_ids),)
+            )
+
+    def marketplace_for_store(self, store_id: int) -> str:
+        """The marketplace a Magento store sells in (the first one when none names it)."""
+        for marketplace in self.marketplaces:
+            if store_id in marketplace.store_ids:
+                return marketplace.marketplace_id
+        return self.marketplace_id
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,7 @@ class Config:
     feed_poll_seconds: float = 30.0
     heartbeat_stale_seconds: float = 120.0
     heartbeat_interval_seconds: float = 10.0  # a worker beats at least this often, mid-cycle too
+    order_sync: bool = True  # SIDECAR_ORDER_SYNC: the worker runs the order sync (issue 9)
     admin_token: Secret | None = None
     bind: str = "127.0.0.1:8080"
     db_connect_timeout_seconds: float = 10.0
@@ -128,6 +153,41 @@ def _tax_convention(spec: Mapping[str, object]) -> TaxConvention:
     return convention
 
 
+def _store_ids(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
+    ):
+        raise ConfigError("store_ids must be a list of Magento store ids")
+    return tuple(value)
+
+
+def _marketplaces(spec: Mapping[str, object]) -> tuple[Marketplace, ...]:
+    """``[[accounts.X.marketplaces]]`` tables, or the old account-level ``marketplace_id``
+    + ``store_ids`` (one marketplace)."""
+    raw = spec.get("marketplaces")
+    if raw is None:
+        return (Marketplace(str(spec["marketplace_id"]), _store_ids(spec.get("store_ids", []))),)
+    if "marketplace_id" in spec or "store_ids" in spec:
+        raise ConfigError("give either marketplaces or marketplace_id/store_ids, not both")
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
+        raise ConfigError("marketplaces must be a list of [[accounts.<id>.marketplaces]] tables")
+    out: list[Marketplace] = []
+    for m in raw:
+        currency = m.get("currency")
+        if currency is not None and not (isinstance(currency, str) and len(currency) == 3):
+            raise ConfigError(f"marketplace {m.get('marketplace_id')}: currency must be an "
+                              "ISO 4217 code such as EUR")
+        out.append(Marketplace(str(m["marketplace_id"]), _store_ids(m.get("store_ids", [])),
+                               currency))
+    ids = [m.marketplace_id for m in out]
+    stores = [s for m in out for s in m.store_ids]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("a marketplace is listed twice")
+    if len(set(stores)) != len(stores):
+        raise ConfigError("a Magento store belongs to at most one marketplace")
+    return tuple(out)
+
+
 def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]) -> AmazonAccount:
     try:
         region = str(spec.get("region", "eu")).lower()
@@ -162,17 +222,16 @@ def _account(account_id: str, spec: Mapping[str, object], env: Mapping[str, str]
             for op, value in raw_rates.items():
                 rate, burst = value  # [ "0.5", 15 ]: rate as a string keeps it exact
                 rates[str(op)] = (str(rate), int(burst))
-        store_ids = spec.get("store_ids", [])
-        if not isinstance(store_ids, list) or not all(isinstance(s, int) for s in store_ids):
-            raise ConfigError("store_ids must be a list of Magento store ids")
+        marketplaces = _marketplaces(spec)
         return AmazonAccount(
             account_id=account_id,
             seller_id=str(spec["seller_id"]),
-            marketplace_id=str(spec["marketplace_id"]),
-            store_ids=tuple(store_ids),
+            marketplace_id=marketplaces[0].marketplace_id,
+            store_ids=tuple(s for m in marketplaces for s in m.store_ids),
             credentials=credentials,
             settings=settings,
             rate_overrides=rates,
+            marketplaces=marketplaces,
         )
     except KeyError as exc:
         raise ConfigError(f"account {account_id!r}: missing {exc.args[0]}") from None
@@ -283,6 +342,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         feed_poll_seconds=num("SIDECAR_FEED_POLL_SECONDS", 30.0),
         heartbeat_stale_seconds=num("SIDECAR_HEARTBEAT_STALE_SECONDS", 120.0),
         heartbeat_interval_seconds=positive("SIDECAR_HEARTBEAT_INTERVAL_SECONDS", 10.0),
+        order_sync=env.get("SIDECAR_ORDER_SYNC", "on").strip().lower()
+        not in ("0", "off", "false", "no"),
         admin_token=Secret(token) if token else None,
         bind=env.get("SIDECAR_BIND", "127.0.0.1:8080"),
         db_connect_timeout_seconds=positive("SIDECAR_DB_CONNECT_TIMEOUT_SECONDS", 10.0),

@@ -76,9 +76,10 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
         if with_magento_tables:
             tables.magento_metadata.create_all(engine)
             with engine.begin() as conn:
-                for stmt in split_statements((SQL_DIR / "005_order_statuses.sql").read_text()):
-                    stmt = tables.prefixed_sql(stmt, prefix)
-                    conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
+                for name in ("005_order_statuses.sql", "010_amazon_cancel_requested_status.sql"):
+                    for stmt in split_statements((SQL_DIR / name).read_text()):
+                        stmt = tables.prefixed_sql(stmt, prefix)
+                        conn.execute(text(stmt.replace("INSERT IGNORE", "INSERT OR IGNORE")))
         return []
     check_tables(engine, prefix)  # another prefix than Magento's: the tables would be wrong
     done: list[str] = []

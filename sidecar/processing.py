@@ -48,6 +48,7 @@ from sidecar.domain import (
     Skip,
     Wait,
 )
+from sidecar.orders_sync import AwaitingSync, proof_for
 from sidecar.outbox_runner import Dead, Defer, Handled, Outcome
 from sidecar.recognition import amazon_order_id, creditmemo_skip, shipment_skip
 from sidecar.rules import decide
@@ -224,7 +225,12 @@ class EventHandler:
         assert account is not None
         if (ahead := self._clock_ahead(memo)) is not None:
             return ahead  # a read now could never be fresher than the credit memo
-        refreshed = self.refresh_order(account, amazon_id, memo.order.entity_id, item_links(memo))
+        try:
+            refreshed = self.refresh_order(
+                account, amazon_id, memo.order.entity_id, item_links(memo), as_of=memo.created_at
+            )
+        except AwaitingSync as wait:
+            return Defer(max(wait.until, self.ctx.now() + MIN_DEFER), wait.reason)
         if refreshed is None:
             return self._finish(
                 row,
@@ -317,7 +323,7 @@ class EventHandler:
             conn,
             outbox_id=row.id,
             account_id=account.account_id,
-            marketplace_id=account.marketplace_id,
+            marketplace_id=account.marketplace_for_store(memo.order.store_id),
             feed_type=feed_type,
             amazon_order_id=decision.amazon_order_id,
             magento_order_id=memo.order.entity_id,
@@ -345,9 +351,24 @@ class EventHandler:
         amazon_id: str,
         magento_order_id: int | None,
         links: Mapping[str, int] | None = None,
+        *,
+        as_of: datetime | None = None,
     ) -> AmazonOrderState | None:
         """getOrder and store it, linked to the Magento order (and its items, by Amazon order
-        item id or SKU, where known). None when Amazon does not know the order."""
+        item id or SKU, where known). None when Amazon does not know the order.
+
+        ``as_of`` (a credit memo's creation): first the order sync's proof — the stored
+        state when a completed pass proves it current as of then (no SP-API call); raises
+        AwaitingSync when the next pass is a faster proof than getOrder (docs/order-sync.md)."""
+        if as_of is not None:
+            proven = proof_for(
+                self.ctx.engine, self.ctx.limiter, account, amazon_id, as_of, self.ctx.now()
+            )
+            if proven is not None:
+                if magento_order_id is not None:
+                    with self.ctx.engine.begin() as conn:
+                        amazon_orders.link_magento_order(conn, amazon_id, magento_order_id)
+                return proven
         fetched_at = self.ctx.now()  # before the call: the state is at least this fresh
         try:
             doc = self.ctx.client_for(account).get_order(amazon_id)
@@ -478,7 +499,11 @@ class EventHandler:
                 record(conn, None, "sending")
         try:
             self.ctx.client_for(account).confirm_shipment(
-                amazon_id, {"marketplaceId": account.marketplace_id, "packageDetail": package}
+                amazon_id,
+                {
+                    "marketplaceId": account.marketplace_for_store(shipment.order.store_id),
+                    "packageDetail": package,
+                },
             )
         except SpApiError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:

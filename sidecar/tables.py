@@ -136,6 +136,46 @@ amazon_order_item = Table(
     PrimaryKeyConstraint("amazon_order_id", "order_item_id"),
 )
 
+# 009: the order sync's checkpoint per (account, marketplace), its leader lease per account,
+# and the Amazon changes announced in Magento (each once).
+order_sync = Table(
+    "refund_bridge_order_sync",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("marketplace_id", String(32), nullable=False),
+    Column("checkpoint", Time6),
+    Column("covered_from", Time6),
+    Column("pass_after", Time6),
+    Column("pass_before", Time6),
+    Column("page_token", Text),
+    Column("pages_stored", Integer, nullable=False, server_default="0"),
+    Column("orders_stored", BigInteger, nullable=False, server_default="0"),
+    Column("passes", BigInteger, nullable=False, server_default="0"),
+    Column("proof_wanted", Time6),
+    Column("last_error", Text),
+    Column("updated_at", Time6, nullable=False),
+    PrimaryKeyConstraint("account_id", "marketplace_id"),
+)
+
+order_sync_lease = Table(
+    "refund_bridge_order_sync_lease",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Time6, nullable=False),
+)
+
+order_announcement = Table(
+    "refund_bridge_order_announcement",
+    metadata,
+    Column("amazon_order_id", String(32), nullable=False),
+    Column("change_key", String(191), nullable=False),
+    Column("magento_order_id", UInt),
+    Column("comment", Text, nullable=False),
+    Column("announced_at", Time6, nullable=False),
+    PrimaryKeyConstraint("amazon_order_id", "change_key"),
+)
+
 # One row per (feed message line, component): what was sent and whether Amazon took it.
 ledger = Table(
     "refund_bridge_ledger",

@@ -19,6 +19,7 @@ from sidecar.dao import workers as workers_dao
 from sidecar.dao.schema import WrongTables, check_tables
 from sidecar.db import is_connection_error, is_mysql
 from sidecar.feeds import FeedPump
+from sidecar.orders_sync import OrderSync
 from sidecar.processing import Context, EventHandler
 from sidecar.tables import apply_prefix
 
@@ -44,6 +45,7 @@ class Worker:
         )
         self.handler = EventHandler(self.ctx)
         self.pump = FeedPump(self.ctx, lease_seconds=cfg.lease_seconds)
+        self.order_sync = OrderSync(engine, cfg, clients, clients.limiter, now)
         self.started_at = utcnow()
         self.rows_processed = 0
         self._monotonic = monotonic
@@ -82,8 +84,20 @@ class Worker:
         self.beat()
         steps = self.pump.run_once()
         moved = sum(1 for s in steps if s.moved)
+        synced = self.sync_orders()  # after the credit memos: a pass never delays a feed
         self.beat(force=True)
-        return reaped + processed + moved
+        return synced + reaped + processed + moved
+
+    def sync_orders(self) -> int:
+        """The order sync's step (issue 9): pages stored by the accounts this worker leads.
+        A failure here never stops the outbox and the feeds."""
+        if not self.cfg.order_sync:
+            return 0
+        try:
+            return self.order_sync.run_once()
+        except Exception:
+            log.exception("order sync failed")
+            return 0
 
     def _drop_dead_connections(self, exc: Exception) -> None:
         """After a lost or timed-out connection, close the whole pool: its other sockets may be

@@ -13,6 +13,9 @@ Everything stays on loopback. Sections:
    Amazon's default createFeed limit (15 burst, 1 per ~2 min) so batching shows. The
    rate-limit waits are skipped by shifting one shared clock (worker, limiter, emulator)
    instead of sleeping; the wall time excludes them and the skipped time is printed.
+6. order sync (issue 9 §3, tests/bench_sync.py): 10,000 credit memos decided on sync-proven
+   state vs one getOrder each, and a single credit memo while Amazon is idle; every figure
+   with its target also goes to bench/results.json ({"value", "unit", "target", "met"}).
 """
 
 from __future__ import annotations
@@ -734,8 +737,15 @@ def main() -> int:
         refund = timed("3 rules", lambda: bench_rules(table))
         timed("4 feed building", lambda: bench_feed(refund, table))
         timed("5 end to end", lambda: bench_e2e(server_url, table))
+        from tests.bench_sync import bench_sync
+
+        results = timed("6 order sync", lambda: bench_sync(server_url, table, say))
     print()
     table.print()
+    out = ROOT / "bench" / "results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"figures with targets: {out.relative_to(ROOT)}")
     print(f"total bench time {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -595,3 +595,27 @@ def test_no_sql_statement_text_on_the_page(db: Engine) -> None:
     assert "Cannot add or update a child row" in page
     for text_ in ("INSERT INTO", "[SQL", "parent_id)s", "sqlalche.me"):
         assert text_ not in page
+
+
+def test_health_page_lists_amazon_orders_and_sync_checkpoints(db: Engine) -> None:
+    """Issue 9 §2: a Pending order cancelled on Amazon shows Canceled in the order list."""
+    from sidecar.dao import order_sync as sync_dao
+    from sidecar.tables import amazon_order, order_sync
+
+    now = utcnow()
+    with db.begin() as conn:
+        conn.execute(insert(amazon_order).values(
+            amazon_order_id="111-0000001-0000001", account_id="eu-main",
+            marketplace_id="A1PA6795UKMFR9", status="Canceled", fulfillment_channel="MFN",
+            currency="EUR", last_updated_at=now, fetched_at=now, buyer_cancel_requested=True,
+            buyer_cancel_reason="Ordered by mistake", magento_order_id=42, created_at=now,
+            updated_at=now))
+        conn.execute(insert(order_sync).values(
+            account_id="eu-main", marketplace_id="A1PA6795UKMFR9", checkpoint=now,
+            covered_from=now - timedelta(days=1), passes=3, orders_stored=7, updated_at=now))
+    page = client_for(db).get("/").get_data(as_text=True)
+    assert "<td>111-0000001-0000001</td><td>eu-main</td><td>A1PA6795UKMFR9</td>" \
+           "<td>Canceled</td>" in page
+    assert "Ordered by mistake" in page
+    assert "<td>3</td><td>7</td>" in page
+    assert [s.passes for s in sync_dao.all_states(db)] == [3]

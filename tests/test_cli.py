@@ -345,3 +345,68 @@ def test_worker_once_on_an_empty_outbox(cli_db: Engine, monkeypatch: pytest.Monk
                                     worker_heartbeat.c.rows_processed)).all()
     assert [tuple(b) for b in beats] == [("cli-test-worker", 0)]
     assert workers_dao.latest_beat(cli_db) is not None
+
+
+# ------------------------------------------------------------ orders sync (issue 9)
+
+
+def _emulator_accounts(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidecar.emulator.config import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_REFRESH_TOKEN,
+        DEFAULT_SELLER_ID,
+    )
+
+    path = tmp_path / "accounts.toml"
+    path.write_text(f"""
+[accounts.us]
+seller_id = "{DEFAULT_SELLER_ID}"
+region = "na"
+endpoint = "{url}"
+lwa_url = "{url}/auth/o2/token"
+sign_requests = false
+lwa_client_id = "{DEFAULT_CLIENT_ID}"
+lwa_client_secret_env = "T_SECRET"
+refresh_token_env = "T_REFRESH"
+
+[[accounts.us.marketplaces]]
+marketplace_id = "ATVPDKIKX0DER"
+store_ids = [1]
+""", encoding="utf-8")
+    monkeypatch.setenv("SIDECAR_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("T_SECRET", DEFAULT_CLIENT_SECRET)
+    monkeypatch.setenv("T_REFRESH", DEFAULT_REFRESH_TOKEN)
+
+
+def test_orders_sync_since(cli_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import timedelta
+
+    from sidecar.clock import utcnow
+    from sidecar.dao import order_sync as sync_dao
+    from sidecar.emulator.config import EmulatorConfig
+    from sidecar.emulator.server import EmulatorServer
+    from sidecar.emulator.state import SeedItem
+
+    with EmulatorServer(config=EmulatorConfig(xsd_dir=None)) as emulator:
+        for k in (1, 2):
+            emulator.state.seed_order(f"111-000000{k}-0000001", items=[SeedItem()],
+                                      last_updated_time=utcnow() - timedelta(hours=1))
+        _emulator_accounts(tmp_path, emulator.url, monkeypatch)
+        since = (utcnow() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        code, out, err = run(capsys, "orders", "sync", "--since", since)
+        assert code == 0, err
+        assert "us ATVPDKIKX0DER: 1 page(s), 2 order(s) stored, pass complete" in out
+        code, out, _ = run(capsys, "orders", "status")
+        assert code == 0 and "passes=1 orders=2 in_pass=False" in out
+        # a worker leading the account: the DBA is told, nothing is read twice
+        assert sync_dao.acquire_lease(cli_db, "us", "worker-7", utcnow(),
+                                      timedelta(minutes=5))
+        code, _, err = run(capsys, "orders", "sync", "--since", since)
+        assert code == 1 and "worker worker-7 leads its sync" in err
+        assert emulator.state.calls("searchOrders") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["orders", "sync", "--since", "yesterday"])
+    assert exit_info.value.code == 2
+    assert "ISO 8601" in capsys.readouterr().err

@@ -367,3 +367,70 @@ def test_confirm_shipments_per_account_defaults_to_true(tmp_path: Path, refresh_
     cfg = Config(accounts=load_accounts(write(tmp_path, body), ENV))
     assert cfg.account("eu-main").settings.confirm_shipments is False
     assert cfg.account("us").settings.confirm_shipments is True
+
+
+# ------------------------------------------- issue 9 §4: an account holds its marketplaces
+
+MULTI = """
+[accounts.na]
+seller_id = "A2US"
+region = "na"
+lwa_client_id = "amzn1.application-oa2-client.us"
+lwa_client_secret_env = "S"
+refresh_token_env = "R"
+
+[[accounts.na.marketplaces]]
+marketplace_id = "ATVPDKIKX0DER"
+store_ids = [1, 2]
+currency = "USD"
+
+[[accounts.na.marketplaces]]
+marketplace_id = "A2EUQ1WTGCTBG2"
+store_ids = [3]
+currency = "CAD"
+
+[[accounts.na.marketplaces]]
+marketplace_id = "A1AM78C64UM0Y8"
+"""
+
+
+def test_an_account_holds_several_marketplaces(tmp_path: Path) -> None:
+    (acct,) = load_accounts(write(tmp_path, MULTI), {"S": "s", "R": "r"})
+    assert [(m.marketplace_id, m.store_ids, m.currency) for m in acct.marketplaces] == [
+        ("ATVPDKIKX0DER", (1, 2), "USD"),
+        ("A2EUQ1WTGCTBG2", (3,), "CAD"),
+        ("A1AM78C64UM0Y8", (), None),
+    ]
+    assert acct.store_ids == (1, 2, 3)
+    assert acct.marketplace_id == "ATVPDKIKX0DER"
+    assert acct.marketplace_for_store(3) == "A2EUQ1WTGCTBG2"
+    cfg = Config(accounts=(acct,))
+    assert cfg.account_for_store(3) is acct
+
+
+def test_old_single_marketplace_config_still_loads(tmp_path: Path) -> None:
+    (acct,) = load_accounts(write(tmp_path, BASE + 'lwa_client_secret_env = "S"\n'
+                                  'refresh_token_env = "R"\n'), {"S": "s", "R": "r"})
+    assert [(m.marketplace_id, m.store_ids) for m in acct.marketplaces] == [
+        ("A1PA6795UKMFR9", (1, 4))]
+    assert acct.marketplace_for_store(4) == "A1PA6795UKMFR9"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('marketplace_id = "X"\n', "either marketplaces or marketplace_id/store_ids"),
+    ("", "a Magento store belongs to at most one marketplace"),
+])
+def test_bad_marketplace_lists_are_refused(tmp_path: Path, extra: str, message: str) -> None:
+    body = MULTI.replace('lwa_client_id = "amzn1.application-oa2-client.us"\n',
+                         'lwa_client_id = "amzn1.application-oa2-client.us"\n' + extra)
+    if not extra:
+        body = body.replace("store_ids = [3]", "store_ids = [2]")
+    with pytest.raises(ConfigError, match=message):
+        load_accounts(write(tmp_path, body), {"S": "s", "R": "r"})
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("on", True), ("1", True),
+                                           ("off", False), ("0", False), ("false", False)])
+def test_order_sync_can_be_turned_off(value: str | None, on: bool) -> None:
+    env = {} if value is None else {"SIDECAR_ORDER_SYNC": value}
+    assert from_env(env).order_sync is on

@@ -151,7 +151,13 @@ def test_order_statuses_are_seeded(migrated_once: Engine) -> None:
     with migrated_once.connect() as conn:
         statuses = set(conn.execute(select(tables.sales_order_status.c.status)).scalars())
     assert {"amazon_refund_pending", "amazon_refund_failed", "amazon_refunded",
-            "amazon_canceled"} <= statuses
+            "amazon_canceled", "amazon_cancel_requested"} <= statuses
+    with migrated_once.connect() as conn:
+        states = set(conn.execute(
+            select(tables.sales_order_status_state.c.state)
+            .where(tables.sales_order_status_state.c.status == "amazon_cancel_requested")
+        ).scalars())
+    assert states == {"processing", "new"}
 
 
 def test_sqlite_creates_the_same_tables(tmp_path: Path) -> None:
@@ -177,7 +183,7 @@ def test_sqlite_demo_gets_the_magento_subset_too(tmp_path: Path) -> None:
         assert names == set(SIDECAR_TABLES) | magento
         with eng.connect() as conn:
             statuses = list(conn.execute(select(tables.sales_order_status.c.status)).scalars())
-        assert len(statuses) == len(set(statuses)) == 4
+        assert len(statuses) == len(set(statuses)) == 5  # 005 + 010 amazon_cancel_requested
     finally:
         eng.dispose()
 

@@ -461,3 +461,59 @@ def order_doc_from_state(state: AmazonOrderState, *,
         "orderItems": items,
     }
     return doc
+
+
+# --------------------------------------------------------------------------- cancellations
+
+
+@dataclass(frozen=True)
+class ItemCancellation:
+    """``orderItems[].cancellation`` as Amazon sent it (includedData=CANCELLATION); values are
+    kept verbatim, unknown ones included, never guessed."""
+
+    order_item_id: str
+    seller_sku: str
+    quantity_ordered: int | None
+    quantity_unfulfilled: int | None
+    requester: str | None = None  # cancellationRequest.requester (BUYER)
+    request_reason: str | None = None  # cancellationRequest.cancelReason
+    cancelled_by: str | None = None  # cancellationExecution.cancelledBy
+    cancel_reason: str | None = None  # cancellationExecution.cancelReason
+
+
+def _opt_str(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def item_cancellations(doc: Mapping[str, Any]) -> list[ItemCancellation]:
+    """Every item that carries a cancellation request or execution."""
+    order: Mapping[str, Any] = doc
+    if "orderId" not in doc and isinstance(doc.get("order"), Mapping):
+        order = doc["order"]
+    out: list[ItemCancellation] = []
+    for item in _objects(order.get("orderItems")):
+        cancellation = item.get("cancellation")
+        if not isinstance(cancellation, Mapping):
+            continue
+        request = cancellation.get("cancellationRequest")
+        execution = cancellation.get("cancellationExecution")
+        request = request if isinstance(request, Mapping) else {}
+        execution = execution if isinstance(execution, Mapping) else {}
+        if not request and not execution:
+            continue
+        product = item.get("product")
+        fulfil = item.get("fulfillment")
+        ordered = item.get("quantityOrdered")
+        unfulfilled = fulfil.get("quantityUnfulfilled") if isinstance(fulfil, Mapping) else None
+        out.append(ItemCancellation(
+            order_item_id=str(item.get("orderItemId") or ""),
+            seller_sku=str(product.get("sellerSku") or "") if isinstance(product, Mapping)
+            else "",
+            quantity_ordered=ordered if isinstance(ordered, int) else None,
+            quantity_unfulfilled=unfulfilled if isinstance(unfulfilled, int) else None,
+            requester=_opt_str(request.get("requester")),
+            request_reason=_opt_str(request.get("cancelReason")),
+            cancelled_by=_opt_str(execution.get("cancelledBy")),
+            cancel_reason=_opt_str(execution.get("cancelReason")),
+        ))
+    return out

@@ -2,7 +2,17 @@
 
 Amazon limits each operation per selling partner and application with a token bucket
 (``rate`` tokens per second, at most ``burst`` tokens). Several sidecar processes calling
-for the same account must share one bucket, so the bucket lives in the database:
+for the same seller must share one bucket, so the bucket lives in the database, keyed by
+what Amazon counts, whatever the configuration calls the account: :func:`bucket_key` =
+(seller id, or a hash of the refresh token when no seller id is known; a hash of the LWA
+client id, i.e. the application), plus the operation. Two configured accounts of one seller
+and application therefore share every bucket (:meth:`RateLimiter.register`).
+
+A bucket always refills at the published plan (Amazon's default, or the plan the code was
+constructed with, e.g. the emulator's). A process's own override (the accounts file's
+``rate_limits``, :meth:`RateLimiter.set_limits`) may only LOWER what this process takes: it
+adds a second, process-local bucket in front of the shared one; an override above the
+published plan is ignored (with a warning), so no process refills the shared bucket faster.
 
 * one short transaction per attempt: ``SELECT ... FOR UPDATE`` the (account, operation) row
   (inserted with ``burst`` tokens when missing), refill it by ``elapsed * rate`` (Decimal
@@ -18,6 +28,7 @@ read (compare-and-swap) and retried when another writer got there first.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -89,6 +100,45 @@ def epoch_us() -> int:
     return time.time_ns() // 1000
 
 
+def _digest(value: str, length: int) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
+
+
+def bucket_key(seller_id: str | None, refresh_token: str | None, lwa_client_id: str) -> str:
+    """The selling partner and application Amazon counts a call against (<= 64 chars).
+
+    ``seller:<seller id>|app:<sha256(client id)[:12]>``, or, without a seller id,
+    ``token:<sha256(refresh token)[:24]>|app:...`` (the refresh token itself never leaves
+    the process)."""
+    app = f"app:{_digest(lwa_client_id, 12)}"
+    if seller_id:
+        return f"seller:{seller_id[:40]}|{app}"
+    if not refresh_token:
+        raise ValueError("a bucket needs a seller id or a refresh token")
+    return f"token:{_digest(refresh_token, 24)}|{app}"
+
+
+class _LocalBucket:
+    """This process's own, lower limit (an override): in memory, never shared."""
+
+    def __init__(self, limit: Limit, now_us: int) -> None:
+        self.limit = limit
+        self.tokens = Decimal(limit.burst)
+        self.updated_us = now_us
+
+    def wait_s(self, now_us: int) -> float:
+        elapsed = max(0, now_us - self.updated_us)
+        self.tokens = min(Decimal(self.limit.burst),
+                          self.tokens + self.limit.rate * Decimal(elapsed) / US_PER_S)
+        self.updated_us = max(now_us, self.updated_us)
+        if self.tokens >= ONE:
+            return 0.0
+        return max(self.limit.refill_us(ONE - self.tokens), 1) / US_PER_S
+
+    def take(self) -> None:
+        self.tokens -= ONE
+
+
 @dataclass(frozen=True)
 class BucketState:
     tokens: Decimal
@@ -97,10 +147,14 @@ class BucketState:
 
 
 class RateLimiter:
-    """Database-backed token buckets keyed by (account_id, operation).
+    """Database-backed token buckets keyed by (bucket, operation).
 
-    ``limits`` overrides Amazon's defaults per account: ``{"acct": {"getFeed": Limit(...)}}``
-    (the emulator and the tests use faster plans; a seller with a raised plan sets its own).
+    Callers name the configured account; :meth:`register` maps it to its bucket (see
+    :func:`bucket_key`); an unregistered account id is its own bucket.
+    ``limits`` is the PUBLISHED plan per account where it differs from Amazon's defaults:
+    ``{"acct": {"getFeed": Limit(...)}}`` (the emulator's and the tests' faster plans): the
+    shared bucket refills at it. :meth:`set_limits` (a process's override from the accounts
+    file) can only lower what this process takes.
     ``clock_us`` returns epoch microseconds; ``sleep`` takes seconds. Both are injectable so
     tests never sleep for real.
     """
@@ -116,9 +170,12 @@ class RateLimiter:
     ) -> None:
         self._engine = engine
         self._defaults = dict(default_limits)
-        self._overrides: dict[str, dict[str, Limit]] = {
+        self._published: dict[str, dict[str, Limit]] = {
             acct: dict(ops) for acct, ops in (limits or {}).items()
         }
+        self._overrides: dict[str, dict[str, Limit]] = {}
+        self._buckets: dict[str, str] = {}
+        self._local: dict[tuple[str, str], _LocalBucket] = {}
         self.clock_us = clock_us
         self.sleep = sleep
         self._mysql = is_mysql(engine)
@@ -127,31 +184,76 @@ class RateLimiter:
 
     # ------------------------------------------------------------------ configuration
 
+    def register(self, account_id: str, bucket: str) -> None:
+        """Calls for ``account_id`` count against ``bucket`` (a :func:`bucket_key`)."""
+        if len(bucket) > 64:
+            raise ValueError("a bucket key has at most 64 characters")
+        self._buckets[account_id] = bucket
+
+    def bucket_of(self, account_id: str) -> str:
+        return self._buckets.get(account_id, account_id)
+
     def set_limits(self, account_id: str, limits: Mapping[str, Limit]) -> None:
-        self._overrides.setdefault(account_id, {}).update(limits)
+        """This process's override: it may only lower what this process takes."""
+        for operation, limit in limits.items():
+            published = self.limit_for(account_id, operation)
+            if limit.rate >= published.rate and limit.burst >= published.burst:
+                log.warning("rate limit override %s/%s (%s/s, burst %d) is not below the "
+                            "published plan (%s/s, burst %d): ignored, the shared bucket "
+                            "refills at the published rate", account_id, operation,
+                            limit.rate, limit.burst, published.rate, published.burst)
+                continue
+            lowered = Limit(min(limit.rate, published.rate), min(limit.burst, published.burst))
+            self._overrides.setdefault(account_id, {})[operation] = lowered
+            self._local.pop((account_id, operation), None)
 
     def limit_for(self, account_id: str, operation: str) -> Limit:
-        override = self._overrides.get(account_id, {}).get(operation)
-        if override is not None:
-            return override
+        """The published plan: what the shared bucket refills at."""
+        published = self._published.get(account_id, {}).get(operation)
+        if published is not None:
+            return published
         try:
             return self._defaults[operation]
         except KeyError:
             raise KeyError(f"no rate limit known for SP-API operation {operation!r}") from None
+
+    def override_for(self, account_id: str, operation: str) -> Limit | None:
+        """This process's own lower limit, if one is set."""
+        return self._overrides.get(account_id, {}).get(operation)
+
+    def _local_bucket(self, account_id: str, operation: str) -> _LocalBucket | None:
+        override = self.override_for(account_id, operation)
+        if override is None:
+            return None
+        key = (account_id, operation)
+        bucket = self._local.get(key)
+        if bucket is None:
+            bucket = self._local[key] = _LocalBucket(override, self.clock_us())
+        return bucket
 
     # ------------------------------------------------------------------ public API
 
     def try_acquire(self, account_id: str, operation: str) -> float:
         """Take one token if there is one: returns 0.0. Else returns the seconds to wait
         (> 0) and takes nothing. Never sleeps."""
-        return self._attempt(account_id, operation, take=True)
+        local = self._local_bucket(account_id, operation)
+        if local is not None:
+            wait = local.wait_s(self.clock_us())
+            if wait > 0:
+                return wait
+        wait = self._attempt(account_id, operation, take=True)
+        if local is not None and wait <= 0:
+            local.take()
+        return wait
 
     def peek(self, account_id: str, operation: str) -> float:
         """Seconds until a token is available (0.0: now). Takes nothing, never sleeps.
 
         The feed batcher asks this before it builds a feed ("may I create a feed now?");
         the client then takes the token itself when it calls createFeed."""
-        return self._attempt(account_id, operation, take=False)
+        local = self._local_bucket(account_id, operation)
+        wait = local.wait_s(self.clock_us()) if local is not None else 0.0
+        return max(wait, self._attempt(account_id, operation, take=False))
 
     def acquire(self, account_id: str, operation: str, *, max_wait_s: float | None = None,
                 ) -> float:
@@ -182,14 +284,16 @@ class RateLimiter:
                 else retry_after_s
             block_us = max(0, int((seconds * US_PER_S).to_integral_value(ROUND_CEILING)))
 
+        bucket = self.bucket_of(account_id)
+
         def txn() -> None:
             with self._engine.begin() as conn:
                 now = self.clock_us()
-                state = self._load(conn, account_id, operation, limit, now)
+                state = self._load(conn, bucket, operation, limit, now)
                 blocked = max(state.blocked_until_us, now + block_us)
                 conn.execute(
                     update(rate_limit)
-                    .where(rate_limit.c.account_id == account_id,
+                    .where(rate_limit.c.account_id == bucket,
                            rate_limit.c.operation == operation)
                     .values(tokens=Decimal(0), updated_at_us=max(now, state.updated_at_us),
                             blocked_until_us=blocked)
@@ -206,7 +310,7 @@ class RateLimiter:
             row = conn.execute(
                 select(rate_limit.c.tokens, rate_limit.c.updated_at_us,
                        rate_limit.c.blocked_until_us)
-                .where(rate_limit.c.account_id == account_id,
+                .where(rate_limit.c.account_id == self.bucket_of(account_id),
                        rate_limit.c.operation == operation)
             ).one_or_none()
         if row is None:
@@ -223,12 +327,12 @@ class RateLimiter:
         else:
             retry_transient(fn)
 
-    def _load(self, conn: Connection, account_id: str, operation: str, limit: Limit,
+    def _load(self, conn: Connection, bucket: str, operation: str, limit: Limit,
               now: int) -> BucketState:
         query = (
             select(rate_limit.c.tokens, rate_limit.c.updated_at_us,
                    rate_limit.c.blocked_until_us)
-            .where(rate_limit.c.account_id == account_id,
+            .where(rate_limit.c.account_id == bucket,
                    rate_limit.c.operation == operation)
             .with_for_update()
         )
@@ -239,7 +343,7 @@ class RateLimiter:
                 .prefix_with("IGNORE", dialect="mysql")
                 .prefix_with("IGNORE", dialect="mariadb")
                 .prefix_with("OR IGNORE", dialect="sqlite")
-                .values(account_id=account_id, operation=operation,
+                .values(account_id=bucket, operation=operation,
                         tokens=Decimal(limit.burst), updated_at_us=now, blocked_until_us=0)
             )
             row = conn.execute(query).one()
@@ -248,6 +352,7 @@ class RateLimiter:
 
     def _attempt(self, account_id: str, operation: str, *, take: bool) -> float:
         limit = self.limit_for(account_id, operation)
+        bucket = self.bucket_of(account_id)
         result: list[float] = []
 
         def txn() -> None:
@@ -255,7 +360,7 @@ class RateLimiter:
             while True:
                 with self._engine.begin() as conn:
                     now = self.clock_us()
-                    state = self._load(conn, account_id, operation, limit, now)
+                    state = self._load(conn, bucket, operation, limit, now)
                     if state.blocked_until_us > now:
                         result.append((state.blocked_until_us - now) / US_PER_S)
                         return
@@ -277,7 +382,7 @@ class RateLimiter:
                     changed = conn.execute(
                         update(rate_limit)
                         .where(and_(
-                            rate_limit.c.account_id == account_id,
+                            rate_limit.c.account_id == bucket,
                             rate_limit.c.operation == operation,
                             rate_limit.c.updated_at_us == state.updated_at_us,
                             rate_limit.c.tokens == state.tokens,

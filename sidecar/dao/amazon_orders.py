@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -279,3 +280,51 @@ def cancelled_units(conn: Connection, amazon_order_id: str) -> dict[str, int]:
         .group_by(ledger.c.order_item_id)
     ).all()
     return {str(r[0]): int(r[1] or 0) for r in rows}
+
+
+def save_synced(
+    conn: Connection, state: AmazonOrderState, *, raw: str | None
+) -> tuple[AmazonOrderState | None, bool]:
+    """Upsert an order read by the order sync: (the state stored before, stored now?).
+
+    A page never overwrites a newer state (a getOrder after the page's read); the Magento
+    order link and the item links of the stored state are kept."""
+    previous = load_state(conn, state.amazon_order_id, lock=True)
+    if previous is not None and previous.last_updated > state.last_updated:
+        return previous, False
+    links = {i.order_item_id: i.magento_order_item_id for i in (previous.items if previous
+                                                                else ())}
+    items = tuple(
+        replace(i, magento_order_item_id=i.magento_order_item_id or links.get(i.order_item_id))
+        for i in state.items
+    )
+    if previous is not None and previous.fetched_at > state.fetched_at:
+        state = replace(state, fetched_at=previous.fetched_at)
+    save_state(conn, replace(state, items=items), magento_order_id=None, raw=raw)
+    return previous, True
+
+
+def mark_fresh(conn: Connection, amazon_order_id: str, as_of: datetime) -> None:
+    """The sync proved the stored state current as of ``as_of`` (docs/order-sync.md)."""
+    conn.execute(
+        update(amazon_order)
+        .where(amazon_order.c.amazon_order_id == amazon_order_id,
+               amazon_order.c.fetched_at < as_of)
+        .values(fetched_at=as_of)
+    )
+
+
+def link_magento_order(conn: Connection, amazon_order_id: str, magento_order_id: int) -> None:
+    conn.execute(
+        update(amazon_order)
+        .where(amazon_order.c.amazon_order_id == amazon_order_id,
+               amazon_order.c.magento_order_id.is_(None))
+        .values(magento_order_id=magento_order_id)
+    )
+
+
+def magento_order_of(conn: Connection, amazon_order_id: str) -> int | None:
+    return conn.execute(
+        select(amazon_order.c.magento_order_id)
+        .where(amazon_order.c.amazon_order_id == amazon_order_id)
+    ).scalar_one_or_none()

@@ -18,7 +18,7 @@ import hmac
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -461,6 +461,15 @@ def create_emulator_app(state: EmulatorState, config: EmulatorConfig | None = No
             if updated_after is not None and created_before is not None:
                 raise ApiError(400, "InvalidInput", "createdBefore cannot be combined with "
                                                     "lastUpdatedAfter.")
+            newest = state.now() - timedelta(minutes=2)
+            for name, lower, before in (("createdBefore", created_after, created_before),
+                                        ("lastUpdatedBefore", updated_after, updated_before)):
+                if before is not None and before > newest:
+                    raise ApiError(400, "InvalidInput", f"{name} must be at least two minutes "
+                                                        "before the time of the request.")
+                if before is not None and lower is not None and before < lower:
+                    raise ApiError(400, "InvalidInput", f"{name} must not be before the "
+                                                        "...After time.")
             statuses = [v.upper() for v in _list_arg("fulfillmentStatuses")]
             bad = [s for s in statuses if s not in STATUS_FROM_FULFILLMENT]
             if bad:

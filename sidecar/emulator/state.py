@@ -274,7 +274,8 @@ class EmulatorState:
             self.request_counts: dict[str, int] = {}
             self._buckets: dict[tuple[str, str], TokenBucket] = {}
             self._feed_pages: dict[str, tuple[str, FeedFilter, int]] = {}
-            self._order_pages: dict[str, tuple[str, OrderFilter, int, float]] = {}
+            self._order_pages: dict[str, tuple[str, OrderFilter, list[str], float,
+                                               datetime]] = {}
             self._feed_ids = itertools.count(50001000001)
             self._order_ids = itertools.count(1)
             self._item_ids = itertools.count(10000000000001)
@@ -426,6 +427,38 @@ class EmulatorState:
                 if order_item_ids is None or item.order_item_id in order_item_ids:
                     item.buyer_cancel_requested = True
                     item.buyer_cancel_reason = reason
+            order.last_updated_time = self.now()
+
+    def cancel_units(self, amazon_order_id: str, order_item_id: str, quantity: int, *,
+                     cancelled_by: str = "AMAZON", reason: str | None = None) -> None:
+        """Amazon (or the buyer, or Seller Central) cancels unshipped units of one item:
+        visible as ``cancellation.cancellationExecution`` with includedData=CANCELLATION."""
+        with self.lock:
+            order = self._order_or_raise(amazon_order_id)
+            item = order.item(order_item_id)
+            if item is None:
+                raise KeyError(f"no item {order_item_id} on {amazon_order_id}")
+            if not 0 < quantity <= item.quantity_unshipped:
+                raise ValueError(f"item {order_item_id}: {item.quantity_unshipped} unit(s) "
+                                 f"can be cancelled, not {quantity}")
+            item.quantity_canceled += quantity
+            item.cancelled_by = cancelled_by
+            item.cancel_reason = reason
+            recompute_status(order)
+            order.last_updated_time = self.now()
+
+    def cancel_order(self, amazon_order_id: str, *, cancelled_by: str = "AMAZON",
+                     reason: str | None = None) -> None:
+        """The whole order is cancelled on Amazon (e.g. a Pending order whose payment
+        failed): every unshipped unit, status Canceled."""
+        with self.lock:
+            order = self._order_or_raise(amazon_order_id)
+            for item in order.items:
+                if item.quantity_unshipped:
+                    item.quantity_canceled += item.quantity_unshipped
+                    item.cancelled_by = cancelled_by
+                    item.cancel_reason = reason
+            order.status = OrderStatus.CANCELED
             order.last_updated_time = self.now()
 
     def _order_or_raise(self, amazon_order_id: str) -> EmulatorOrder:
@@ -931,15 +964,17 @@ class EmulatorState:
         with self.lock:
             now = self.now()
             if token is not None:
-                page = self._order_pages.pop(token, None)
+                page = self._order_pages.get(token)  # valid for 24 h, may be reused
                 if page is None or page[0] != seller_id:
                     raise ApiError(400, "InvalidInput", "Invalid paginationToken.")
                 if self.clock.time() > page[3]:
                     raise ApiError(400, "InvalidInput", "The paginationToken has expired.")
-                _, query, offset, _ = page
-            else:
-                assert query is not None
-                offset = 0
+                _, query, ids, _, upper = page
+                # the result set was fixed by the first request: later updates move no
+                # order between pages (no skip, no repeat); each order is served as it is now
+                rest = [self.orders[i] for i in ids if i in self.orders]
+                return self._order_page(seller_id, query, rest, upper)
+            assert query is not None
             by_update = query.last_updated_after is not None
             if by_update:
                 lower = query.last_updated_after
@@ -965,13 +1000,23 @@ class EmulatorState:
             matching = [o for o in self.orders.values() if keep(o)]
             matching.sort(key=lambda o: ((o.last_updated_time if by_update else o.created_time),
                                          o.amazon_order_id))
-            page_items = matching[offset:offset + query.max_results]
-            next_token = None
-            if offset + query.max_results < len(matching):
-                next_token = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
-                self._order_pages[next_token] = (seller_id, query, offset + query.max_results,
-                                                 self.clock.time() + 24 * 3600)
-            return copy.deepcopy(page_items), next_token, upper
+            return self._order_page(seller_id, query, matching, upper)
+
+    def _order_page(self, seller_id: str, query: OrderFilter, matching: list[EmulatorOrder],
+                    upper: datetime) -> tuple[list[EmulatorOrder], str | None, datetime]:
+        page_items = matching[:query.max_results]
+        next_token = None
+        if len(matching) > query.max_results:
+            next_token = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
+            rest = [o.amazon_order_id for o in matching[query.max_results:]]
+            self._order_pages[next_token] = (seller_id, query, rest,
+                                             self.clock.time() + 24 * 3600, upper)
+        return copy.deepcopy(page_items), next_token, upper
+
+    def expire_order_pages(self) -> None:
+        """Every searchOrders nextToken is now past its 24 hours."""
+        with self.lock:
+            self._order_pages.clear()
 
     def confirm_shipment(self, seller_id: str, order_id: str, body: Any) -> None:
         """confirmShipment (Orders v0): marks units shipped; same packageReferenceId edits."""

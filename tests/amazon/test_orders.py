@@ -327,3 +327,30 @@ def test_missing_quantity_fulfilled_is_never_read_as_unshipped() -> None:
     doc["fulfillment"]["fulfillmentStatus"] = "PARTIALLY_SHIPPED"
     with pytest.raises(OrderMappingError, match="no quantityFulfilled"):
         order_state_from_api(doc, "acct-eu", FETCHED)
+
+
+
+def test_item_cancellations_are_read_verbatim() -> None:
+    """Issue 9: cancellationRequest and cancellationExecution as Amazon sent them, unknown
+    values kept, never guessed."""
+    from sidecar.amazon.orders import ItemCancellation, item_cancellations
+
+    doc = {"order": {"orderId": "111-0000001-0000001", "orderItems": [
+        {"orderItemId": "11111111111111", "quantityOrdered": 2,
+         "product": {"sellerSku": "A"}, "fulfillment": {"quantityUnfulfilled": 1},
+         "cancellation": {"cancellationExecution": {"cancelledBy": "AMAZON",
+                                                    "cancelReason": "NoInventory"}}},
+        {"orderItemId": "22222222222222", "quantityOrdered": 1, "product": {"sellerSku": "B"},
+         "cancellation": {"cancellationRequest": {"requester": "BUYER",
+                                                  "cancelReason": "Ordered by mistake"}}},
+        {"orderItemId": "33333333333333", "quantityOrdered": 1,
+         "cancellation": {"cancellationExecution": {"cancelledBy": "MARTIAN"}}},
+        {"orderItemId": "44444444444444", "quantityOrdered": 1},
+    ]}}
+    assert item_cancellations(doc) == [
+        ItemCancellation("11111111111111", "A", 2, 1, cancelled_by="AMAZON",
+                         cancel_reason="NoInventory"),
+        ItemCancellation("22222222222222", "B", 1, None, requester="BUYER",
+                         request_reason="Ordered by mistake"),
+        ItemCancellation("33333333333333", "", 1, None, cancelled_by="MARTIAN"),
+    ]

@@ -8,7 +8,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from sidecar.amazon.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, RateLimitWaitTooLong
+from sidecar.amazon.ratelimit import (
+    DEFAULT_LIMITS,
+    Limit,
+    RateLimiter,
+    RateLimitWaitTooLong,
+    bucket_key,
+)
 from sidecar.db import make_engine
 from tests.amazon.fakes import FakeClock
 
@@ -89,8 +95,10 @@ def test_penalize_blocks_and_empties(sqlite_engine: Engine) -> None:
 
 def test_overrides_and_unknown_operation(sqlite_engine: Engine) -> None:
     rl = RateLimiter(sqlite_engine)
+    # an override above the published plan is ignored: it never refills faster
     rl.set_limits("fast", {"createFeed": Limit(Decimal(100), 100)})
-    assert rl.limit_for("fast", "createFeed").burst == 100
+    assert rl.override_for("fast", "createFeed") is None
+    assert rl.limit_for("fast", "createFeed") == DEFAULT_LIMITS["createFeed"]
     assert rl.limit_for("other", "createFeed") == DEFAULT_LIMITS["createFeed"]
     with pytest.raises(KeyError):
         rl.limit_for("a", "noSuchOperation")
@@ -170,3 +178,95 @@ def test_penalty_is_shared_on_mariadb(engine: Engine, mariadb_url: str) -> None:
         assert b.peek("shop", "createFeed") == pytest.approx(30.0)
     finally:
         other.dispose()
+
+
+# ------------------------------------------- issue 7 item 9: buckets Amazon counts
+
+
+def test_two_config_names_for_one_seller_share_a_bucket(sqlite_engine: Engine) -> None:
+    """Scenario of issue 7 item 9: two configured accounts of one seller and application
+    spent two createFeed bursts (five 429s). Now they take from one bucket."""
+    clock = FakeClock()
+    rl = RateLimiter(sqlite_engine, clock_us=clock, sleep=clock.sleep)
+    key = bucket_key("A1SELLER", "Atzr|token", "amzn1.application-oa2-client.abc")
+    rl.register("eu-main", key)
+    rl.register("eu-second-name", key)
+    for n in range(15):
+        account = "eu-main" if n % 2 else "eu-second-name"
+        assert rl.try_acquire(account, "createFeed") == 0.0
+    assert rl.try_acquire("eu-second-name", "createFeed") > 0
+    assert rl.try_acquire("eu-main", "createFeed") > 0
+    # another application of the same seller is counted apart (Amazon: per seller AND app)
+    rl.register("other-app", bucket_key("A1SELLER", "Atzr|token", "amzn1.other"))
+    assert rl.try_acquire("other-app", "createFeed") == 0.0
+
+
+def test_bucket_key_without_seller_hashes_the_refresh_token() -> None:
+    key = bucket_key(None, "Atzr|secret-refresh-token", "amzn1.application-oa2-client.abc")
+    assert key.startswith("token:") and "secret" not in key and len(key) <= 64
+    assert key == bucket_key("", "Atzr|secret-refresh-token", "amzn1.application-oa2-client.abc")
+    assert key != bucket_key(None, "Atzr|other", "amzn1.application-oa2-client.abc")
+    long_seller = bucket_key("A" * 200, None, "amzn1.application-oa2-client.abc")
+    assert len(long_seller) <= 64
+
+
+def test_a_process_with_a_faster_override_does_not_refill_faster(
+        sqlite_engine: Engine) -> None:
+    """Scenario of issue 7 item 9: a process with a different rate override refilled the
+    shared bucket at its own rate (thirty 429s). The bucket refills at the published
+    rate whatever either process's override says."""
+    clock = FakeClock()
+    plain = RateLimiter(sqlite_engine, clock_us=clock, sleep=clock.sleep)
+    greedy = RateLimiter(sqlite_engine, clock_us=clock, sleep=clock.sleep)
+    greedy.set_limits("shop", {"createFeed": Limit(Decimal(10), 100)})
+    for _ in range(15):
+        assert plain.try_acquire("shop", "createFeed") == 0.0
+    clock.sleep(60)  # 60 s at 0.0083/s: half a token, whoever asks
+    assert greedy.try_acquire("shop", "createFeed") > 0
+    assert plain.try_acquire("shop", "createFeed") > 0
+    clock.sleep(61)
+    assert greedy.try_acquire("shop", "createFeed") == 0.0
+    assert plain.try_acquire("shop", "createFeed") > 0  # one token in 121 s, not more
+
+
+def test_a_lower_override_only_lowers_this_process(sqlite_engine: Engine) -> None:
+    clock = FakeClock()
+    modest = RateLimiter(sqlite_engine, clock_us=clock, sleep=clock.sleep)
+    modest.set_limits("shop", {"getOrder": Limit(Decimal("0.1"), 2)})
+    other = RateLimiter(sqlite_engine, clock_us=clock, sleep=clock.sleep)
+    assert modest.try_acquire("shop", "getOrder") == 0.0
+    assert modest.try_acquire("shop", "getOrder") == 0.0
+    assert modest.try_acquire("shop", "getOrder") == pytest.approx(10.0)
+    assert modest.peek("shop", "getOrder") == pytest.approx(10.0)
+    # the shared bucket still has the published burst's remaining 28 tokens for others
+    for _ in range(28):
+        assert other.try_acquire("shop", "getOrder") == 0.0
+    assert other.try_acquire("shop", "getOrder") > 0
+    clock.sleep(10)
+    # this process's own token is back (10 s at 0.1/s) and the shared bucket has 5
+    assert modest.try_acquire("shop", "getOrder") == 0.0
+
+
+def test_client_factory_puts_two_account_names_of_one_seller_in_one_bucket(
+        sqlite_engine: Engine) -> None:
+    from dataclasses import replace
+
+    from sidecar.amazon.credentials import Secret
+    from sidecar.clients import ClientFactory
+    from sidecar.emulator.accounts import emulator_account
+
+    one = emulator_account("http://127.0.0.1:9", "eu-main", (1,), marketplace_id="A1PA6795UKMFR9")
+    two = emulator_account("http://127.0.0.1:9", "eu-old-name", (2,),
+                           marketplace_id="A13V1IB3VIYZZH")
+    other_seller = replace(one, account_id="other", seller_id="A2OTHER")
+    no_seller = replace(one, account_id="tokenonly", seller_id="",
+                        credentials=replace(one.credentials, refresh_token=Secret("Atzr|x")))
+    factory = ClientFactory(sqlite_engine)
+    for account in (one, two, other_seller, no_seller):
+        factory(account)
+    limiter = factory.limiter
+    assert limiter.bucket_of("eu-main") == limiter.bucket_of("eu-old-name")
+    assert limiter.bucket_of("eu-main").startswith("seller:A1EXAMPLESELLER|app:")
+    assert limiter.bucket_of("other") != limiter.bucket_of("eu-main")
+    assert limiter.bucket_of("tokenonly").startswith("token:")
+    assert "Atzr" not in limiter.bucket_of("tokenonly")

@@ -277,6 +277,9 @@ def bridge(mariadb_url: str, amazon_xsd_dir: object) -> Iterator[Bridge]:
             feed_poll_seconds=0,
             poll_interval_seconds=0,
             backoff_base_seconds=1,
+            # these scenarios decide when Amazon is read; the order sync has its own e2e
+            # tests on a simulated clock (test_order_sync.py)
+            order_sync=False,
         )
         limiter = RateLimiter(engine, limits={a.account_id: FAST_LIMITS for a in accounts})
         worker = Worker(cfg, engine, clients=ClientFactory(engine, limiter), now=clock)

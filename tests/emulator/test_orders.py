@@ -252,3 +252,85 @@ def test_confirm_shipment_refuses_shipped_and_cancelled_units(
     # the same package again is an edit, not a second confirmation
     assert api.call("POST", path, json=_package("7", {item: 1})).status_code == 204
     assert [r.edit for r in state.shipments(oid)] == [False, True]
+
+
+# ------------------------------------------------ issue 9: searchOrders for the order sync
+
+
+def _search(api: Api, **params: str) -> Any:
+    return api.call("GET", "/orders/2026-01-01/orders", params=params)
+
+
+def test_last_updated_before_must_be_two_minutes_old(api: Api, state: EmulatorState) -> None:
+    now = state.now()
+    too_new = _search(api, lastUpdatedAfter=(now - timedelta(hours=1)).isoformat(),
+                      lastUpdatedBefore=(now - timedelta(seconds=60)).isoformat())
+    assert too_new.status_code == 400
+    assert "two minutes" in too_new.json()["errors"][0]["message"]
+    reversed_window = _search(api, lastUpdatedAfter=(now - timedelta(hours=1)).isoformat(),
+                              lastUpdatedBefore=(now - timedelta(hours=2)).isoformat())
+    assert reversed_window.status_code == 400
+    ok = _search(api, lastUpdatedAfter=(now - timedelta(hours=1)).isoformat(),
+                 lastUpdatedBefore=(now - timedelta(seconds=121)).isoformat())
+    assert ok.status_code == 200
+    assert ok.json()["lastUpdatedBefore"].startswith(
+        (now - timedelta(seconds=121)).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def test_pages_are_fixed_by_the_first_request(api: Api, state: EmulatorState,
+                                              clock: ManualClock) -> None:
+    """An order updated between two page requests moves no other order: no skip, no repeat."""
+    start = state.now()
+    ids = []
+    for _ in range(5):
+        clock.advance(10)
+        ids.append(state.seed_order(items=[SeedItem()]).amazon_order_id)
+    clock.advance(300)
+    query = {"lastUpdatedAfter": start.isoformat(),
+             "lastUpdatedBefore": (state.now() - timedelta(minutes=3)).isoformat(),
+             "maxResultsPerPage": "2", "includedData": "FULFILLMENT"}
+    first = _search(api, **query).json()
+    state.set_order_status(ids[0], OrderStatus.CANCELED)  # leaves the window
+    seen = [o["orderId"] for o in first["orders"]]
+    token = first["pagination"]["nextToken"]
+    while token:
+        page = _search(api, paginationToken=token, includedData="FULFILLMENT").json()
+        seen += [o["orderId"] for o in page["orders"]]
+        token = page.get("pagination", {}).get("nextToken")
+    assert seen == ids
+
+
+def test_amazon_cancels_units_and_orders(api: Api, state: EmulatorState,
+                                         shipped_order: EmulatorOrder,
+                                         orders_model: dict[str, Any]) -> None:
+    state.cancel_units(US_ORDER, US_ITEM_B, 1, cancelled_by="AMAZON", reason="NoInventory")
+    doc = api.call("GET", f"/orders/2026-01-01/orders/{US_ORDER}",
+                   params={"includedData": "FULFILLMENT,CANCELLATION"}).json()
+    check(doc, {"$ref": "#/definitions/GetOrderResponse"}, orders_model)
+    item_b = next(i for i in doc["order"]["orderItems"] if i["orderItemId"] == US_ITEM_B)
+    assert item_b["cancellation"]["cancellationExecution"] == {
+        "cancelledBy": "AMAZON", "cancelReason": "NoInventory"}
+    assert item_b["fulfillment"]["quantityUnfulfilled"] == 0
+    assert doc["order"]["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    pending = state.seed_order(status=OrderStatus.PENDING, items=[SeedItem()])
+    state.cancel_order(pending.amazon_order_id, cancelled_by="BUYER", reason="Changed mind")
+    doc = api.call("GET", f"/orders/2026-01-01/orders/{pending.amazon_order_id}",
+                   params={"includedData": "FULFILLMENT,CANCELLATION"}).json()
+    assert doc["order"]["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    (item,) = doc["order"]["orderItems"]
+    assert item["cancellation"]["cancellationExecution"]["cancelledBy"] == "BUYER"
+
+
+def test_a_seller_with_two_marketplaces(api: Api, state: EmulatorState,
+                                        clock: ManualClock) -> None:
+    start = state.now()
+    us = state.seed_order(items=[SeedItem()], marketplace_id="ATVPDKIKX0DER")
+    ca = state.seed_order(items=[SeedItem()], marketplace_id="A2EUQ1WTGCTBG2", currency="CAD")
+    clock.advance(600)
+    for marketplace, order in (("ATVPDKIKX0DER", us), ("A2EUQ1WTGCTBG2", ca)):
+        body = _search(api, lastUpdatedAfter=start.isoformat(), marketplaceIds=marketplace,
+                       includedData="FULFILLMENT").json()
+        assert [o["orderId"] for o in body["orders"]] == [order.amazon_order_id]
+    both = _search(api, lastUpdatedAfter=start.isoformat(),
+                   marketplaceIds="ATVPDKIKX0DER,A2EUQ1WTGCTBG2").json()
+    assert len(both["orders"]) == 2
