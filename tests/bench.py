@@ -727,6 +727,38 @@ def timed(name: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
+def exactly_once_bounds(table: Table) -> dict[str, Any]:
+    """Issue 7 item 10: how long a createFeed that failed keeps its group's feeds waiting.
+    Only an unknown outcome (timeout, 5xx) blocks, for the getFeeds lag the reconciliation
+    argument needs (docs/feeds.md); a definitive refusal (4xx, 429) blocks nothing."""
+    from sidecar.feeds import UNKNOWN_OUTCOME_BLOCK
+    from tests.bench_sync import figure
+
+    s = "7 exactly-once bounds (issue 7)"
+    out = {
+        "createfeed_unknown_outcome_group_block": figure(
+            UNKNOWN_OUTCOME_BLOCK.total_seconds(),
+            "s a group waits after a createFeed whose outcome is unknown", 300.0),
+        "createfeed_refused_group_block": figure(
+            0.0, "s a group waits after a createFeed Amazon refused (4xx, 429)", 0.0),
+    }
+    for name, fig in out.items():
+        table.add(s, name, fig["value"], f"{fig['unit']} (target <= {fig['target']})"
+                  f"{' MET' if fig['met'] else ' NOT MET'}")
+    return out
+
+
+def other_figures(table: Table, *, exclude: set[str]) -> dict[str, Any]:
+    """Sections 1-5 as figures too (no target: they are measured, not promised)."""
+    out: dict[str, Any] = {}
+    for section, metric, value, unit in table.rows:
+        if metric in exclude or section.startswith(("6 ", "7 ")):
+            continue
+        out[f"{section} / {metric}"] = {"value": value, "unit": unit, "target": None,
+                                        "met": None}
+    return out
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     table = Table()
@@ -740,6 +772,8 @@ def main() -> int:
         from tests.bench_sync import bench_sync
 
         results = timed("6 order sync", lambda: bench_sync(server_url, table, say))
+    results.update(exactly_once_bounds(table))
+    results.update(other_figures(table, exclude=set(results)))
     print()
     table.print()
     out = ROOT / "bench" / "results.json"

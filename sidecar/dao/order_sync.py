@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sidecar.tables import (
     amazon_order,
+    current_prefix,
     order_announcement,
     order_sync,
     order_sync_lease,
@@ -198,7 +199,8 @@ def _m2e_available(conn: Connection) -> bool:
     now = time.monotonic()
     if seen is None or now - seen[0] > M2E_RECHECK_S:
         names = set(inspect(conn).get_table_names())
-        seen = _M2E_SEEN[key] = (now, all(t in names for t in M2E_TABLES))
+        prefix = current_prefix()
+        seen = _M2E_SEEN[key] = (now, all(prefix + t in names for t in M2E_TABLES))
     return seen[1]
 
 
@@ -212,11 +214,12 @@ def find_magento_order(conn: Connection, amazon_order_id: str) -> int | None:
         return int(found)
     if not _m2e_available(conn):
         return None
+    prefix = current_prefix()  # M2E Pro's tables carry Magento's table prefix too
     m2e = conn.execute(text(
-        "SELECT o.magento_order_id FROM m2epro_amazon_order a "
-        "JOIN m2epro_order o ON o.id = a.order_id "
+        f"SELECT o.magento_order_id FROM {prefix}m2epro_amazon_order a "  # noqa: S608 (prefix is checked)
+        f"JOIN {prefix}m2epro_order o ON o.id = a.order_id "
         "WHERE a.amazon_order_id = :id AND o.magento_order_id IS NOT NULL "
-        "ORDER BY o.id LIMIT 1"
+        "AND o.component_mode = 'amazon' ORDER BY o.id LIMIT 1"
     ), {"id": amazon_order_id}).scalar_one_or_none()
     return None if m2e is None else int(m2e)
 

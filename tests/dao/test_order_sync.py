@@ -60,20 +60,20 @@ def test_checkpoint_moves_only_when_the_last_page_is_stored(engine: Engine) -> N
 
 def test_magento_order_by_ext_order_id_or_m2e_pro(engine: Engine) -> None:
     with engine.begin() as conn:
-        assert dao.find_magento_order(conn, "111-0000001-0000001") is None  # no M2E tables
+        assert dao.find_magento_order(conn, "111-0000001-0000001") is None  # no order yet
         pk = conn.execute(insert(sales_order).values(
             state="new", status="pending", increment_id="1", ext_order_id="111-0000001-0000001",
             store_id=1)).inserted_primary_key
         assert pk is not None
         assert dao.find_magento_order(conn, "111-0000001-0000001") == int(pk[0])
-        conn.execute(text("CREATE TABLE m2epro_order (id INT UNSIGNED PRIMARY KEY, "
-                          "magento_order_id INT UNSIGNED NULL)"))
-        conn.execute(text("CREATE TABLE m2epro_amazon_order (order_id INT UNSIGNED PRIMARY KEY,"
-                          " amazon_order_id VARCHAR(255) NOT NULL)"))
-        conn.execute(text("INSERT INTO m2epro_order VALUES (7, 4242), (8, NULL)"))
+        # M2E Pro's tables as its installer makes them (the fixture has them, empty)
+        conn.execute(text("INSERT INTO m2epro_order (id, account_id, magento_order_id, "
+                          "component_mode) VALUES (7, 1, 4242, 'amazon'), (8, 1, NULL, 'amazon'), "
+                          "(9, 1, 4343, 'ebay')"))
         conn.execute(text("INSERT INTO m2epro_amazon_order VALUES "
-                          "(7, '111-0000002-0000002'), (8, '111-0000003-0000003')"))
+                          "(7, '111-0000002-0000002'), (8, '111-0000003-0000003'), (9, '111-0000004-0000004')"))
     dao._M2E_SEEN.clear()  # M2E Pro installed meanwhile: seen at the next re-check
     with engine.begin() as conn:
         assert dao.find_magento_order(conn, "111-0000002-0000002") == 4242
         assert dao.find_magento_order(conn, "111-0000003-0000003") is None  # not created yet
+        assert dao.find_magento_order(conn, "111-0000004-0000004") is None  # an eBay order
