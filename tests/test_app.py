@@ -613,7 +613,7 @@ def test_health_page_lists_amazon_orders_and_sync_checkpoints(db: Engine) -> Non
         conn.execute(insert(order_sync).values(
             account_id="eu-main", marketplace_id="A1PA6795UKMFR9", checkpoint=now,
             covered_from=now - timedelta(days=1), passes=3, orders_stored=7, updated_at=now))
-    page = client_for(db).get("/").get_data(as_text=True)
+    page = client_for(db).get("/", headers=auth()).get_data(as_text=True)
     assert "<td>111-0000001-0000001</td><td>eu-main</td><td>A1PA6795UKMFR9</td>" \
            "<td>Canceled</td>" in page
     assert "Ordered by mistake" in page

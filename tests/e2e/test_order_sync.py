@@ -88,11 +88,11 @@ class Sim:
     def creditmemo(self, amazon_id: str, order_id: int, item_id: str, qty: int,
                    created: datetime) -> int:
         now = self.clock()
-        payload = memo_payload(self.n * 100 + order_id, order_id, amazon_id, item_id, qty,
-                               created)
+        memo_id = self.n * 100 + order_id
+        payload = memo_payload(memo_id, order_id, amazon_id, item_id, qty, created)
         with self.engine.begin() as conn:
             pk = conn.execute(insert(outbox).values(
-                event_type="creditmemo", entity_id=order_id, order_id=order_id, payload=payload,
+                event_type="creditmemo", entity_id=memo_id, order_id=order_id, payload=payload,
                 available_at=now, created_at=now, updated_at=now)).inserted_primary_key
         assert pk is not None
         return int(pk[0])
