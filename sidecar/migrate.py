@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from sqlalchemy import Connection, Engine, insert, inspect, select, text
 from sidecar import tables
 from sidecar.clock import utcnow
 from sidecar.dao.schema import check_tables
-from sidecar.db import is_mysql
+from sidecar.db import is_mysql, parse_version
+from sidecar.migrate_mysql import for_mysql
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,30 @@ def _applied(conn: Connection) -> dict[str, str]:
     return {r.version: r.checksum for r in rows}
 
 
+def _existing(conn: Connection) -> Callable[[str], tuple[set[str], set[str]]]:
+    def of(table: str) -> tuple[set[str], set[str]]:
+        args = {"t": table}
+        columns = conn.execute(text(
+            "SELECT LOWER(COLUMN_NAME) FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), args).scalars()
+        indexes = conn.execute(text(
+            "SELECT DISTINCT LOWER(INDEX_NAME) FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), args).scalars()
+        return set(columns), set(indexes)
+
+    return of
+
+
+def _portable(conn: Connection) -> Callable[[str], str | None]:
+    """MariaDB runs the files as written; MySQL 8 gets ALTERs without IF NOT EXISTS
+    (sidecar/migrate_mysql.py)."""
+    version = str(conn.execute(text("SELECT VERSION()")).scalar_one())
+    if parse_version(version)[0] == "mariadb":
+        return lambda sql: sql
+    existing = _existing(conn)
+    return lambda sql: for_mysql(sql, existing)
+
+
 def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
     """Apply what is missing; returns the versions applied now. Safe to run again. Table
     names carry the prefix set with tables.apply_prefix() (SIDECAR_TABLE_PREFIX)."""
@@ -93,8 +119,11 @@ def migrate(engine: Engine, *, with_magento_tables: bool = False) -> list[str]:
         # DDL commits implicitly in MySQL; every statement is idempotent (IF NOT EXISTS,
         # INSERT IGNORE), so a crash half-way is repaired by running migrate again.
         with engine.begin() as conn:
+            portable = _portable(conn)
             for stmt in split_statements(m.sql):
-                conn.exec_driver_sql(tables.prefixed_sql(stmt, prefix))
+                sql = portable(tables.prefixed_sql(stmt, prefix))
+                if sql is not None:
+                    conn.exec_driver_sql(sql)
             conn.execute(
                 insert(tables.schema_migration).values(
                     version=m.version, checksum=m.checksum, applied_at=utcnow()

@@ -130,6 +130,8 @@ amazon_order_item = Table(
     Column("promotion_discount_tax", Money, nullable=False, server_default="0"),
     Column("shipping_discount", Money, nullable=False, server_default="0"),
     Column("shipping_discount_tax", Money, nullable=False, server_default="0"),
+    Column("gift_wrap_price", Money, nullable=False, server_default="0"),  # 011
+    Column("gift_wrap_tax", Money, nullable=False, server_default="0"),  # 011
     Column("buyer_cancel_requested", Boolean, nullable=False, server_default="0"),
     Column("buyer_cancel_reason", String(255)),
     Column("magento_order_item_id", UInt),
