@@ -328,6 +328,7 @@ class EventHandler:
             amazon_order_id=decision.amazon_order_id,
             magento_order_id=memo.order.entity_id,
             decision_json=codec.dump_decision(decision),
+            now=self.ctx.now(),
         )
         amazon_orders.add_ledger(
             conn,

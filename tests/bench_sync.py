@@ -4,7 +4,9 @@ Emulator with Amazon's real rate limits, one simulated clock shared by the emula
 worker and the rate limiter (every wait is a clock jump, never a sleep; requests are unsigned
 because SigV4 dates are real time). Three runs:
 
-Worker claim batch 1,000 (``SIDECAR_BATCH_SIZE``) in all three.
+The worker's default claim batch (``SIDECAR_BATCH_SIZE``) in all three: the feed planner holds
+a group while credit memos are still claimable, so a backlog fills few large feeds instead of
+spending createFeed's burst on small ones (docs/feeds.md, when a feed is planned).
 
 * backlog, with the order sync: 10,000 credit memos on 10,000 distinct orders that the sync
   has already read as they arrived (100 searchOrders pages, made before the credit memos and
@@ -49,7 +51,6 @@ ACCOUNT = "acct-us"
 BACKLOG = int(os.environ.get("BENCH_SYNC_MEMOS", "10000"))  # issue 9 §3: 10,000
 BASELINE = int(os.environ.get("BENCH_GETORDER_MEMOS", "500"))
 IDLE_TRIALS = 15
-BATCH = 1000
 TARGET_BACKLOG_S = 600.0
 TARGET_CALLS_PER_MEMO = 0.05
 TARGET_IDLE_P50_S = 1.0
@@ -202,10 +203,8 @@ def make_run(engine: Engine, emulator: EmulatorServer, clock: SimClock, url: str
              *, sync: bool) -> Run:
     account = emulator_account(emulator.url, ACCOUNT, (1,), marketplace_id=MARKETPLACE)
     account = replace(account, credentials=replace(account.credentials, sign_requests=False))
-    # a backlog is claimed 1,000 rows per cycle (SIDECAR_BATCH_SIZE): the proven memos then
-    # fit in createFeed's burst of 15 feeds instead of spending it on small feeds
     cfg = Config(database_url=url, accounts=(account,), worker_id="bench-sync",
-                 batch_size=BATCH, feed_poll_seconds=0, poll_interval_seconds=0,
+                 feed_poll_seconds=0, poll_interval_seconds=0,
                  order_sync=sync)
     limiter = RateLimiter(engine, clock_us=clock.epoch_us, sleep=clock.sleep)
     worker = Worker(cfg, engine, clients=ClientFactory(engine, limiter), now=clock)

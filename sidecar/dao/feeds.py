@@ -82,8 +82,11 @@ def add_message(
     amazon_order_id: str,
     magento_order_id: int,
     decision_json: str,
+    now: datetime | None = None,
 ) -> int:
-    now = utcnow()
+    """One message waiting for a feed; `now` is the worker's clock (created_at is how long
+    it has waited: docs/feeds.md, when a feed is planned)."""
+    now = utcnow() if now is None else now
     result = conn.execute(
         insert(feed_message).values(
             outbox_id=outbox_id,
@@ -101,8 +104,20 @@ def add_message(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def planned_groups(engine: Engine) -> list[tuple[str, str, str, int]]:
-    """(account_id, feed_type, marketplace_id, count) of messages waiting for a feed."""
+@dataclass(frozen=True)
+class PlannedGroup:
+    """Messages waiting for a feed, per (account, feed type, marketplace)."""
+
+    account_id: str
+    feed_type: str
+    marketplace_id: str
+    count: int
+    size: int  # bytes of the waiting decisions' JSON: an estimate of the feed's size
+    oldest: datetime  # created_at of the longest-waiting message (the worker's clock)
+
+
+def planned_groups(engine: Engine) -> list[PlannedGroup]:
+    """The groups with messages waiting for a feed (state planned)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -110,13 +125,15 @@ def planned_groups(engine: Engine) -> list[tuple[str, str, str, int]]:
                 feed_message.c.feed_type,
                 feed_message.c.marketplace_id,
                 func.count(),
+                func.coalesce(func.sum(func.length(feed_message.c.decision)), 0),
+                func.min(feed_message.c.created_at),
             )
             .where(feed_message.c.state == "planned")
             .group_by(
                 feed_message.c.account_id, feed_message.c.feed_type, feed_message.c.marketplace_id
             )
         ).all()
-    return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+    return [PlannedGroup(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows]
 
 
 def plan_feed(

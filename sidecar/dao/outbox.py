@@ -650,6 +650,24 @@ def oldest_pending_age_seconds(engine: Engine, now: datetime | None = None) -> f
     return max(0.0, float((current - oldest).total_seconds()))
 
 
+def claimable_exists(engine: Engine, now: datetime, event_type: str = "creditmemo") -> bool:
+    """Whether a row of `event_type` is claimable now (pending, available_at <= now): the feed
+    planner holds a group while the backlog is still being decided (docs/feeds.md). Rows
+    backing off or deferred to the future do not count. Walks the claim index (status,
+    available_at, id) and stops at the first match."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == PENDING,
+                outbox.c.available_at <= _now(now),
+                outbox.c.event_type == event_type,
+            )
+            .limit(1)
+        ).first()
+    return found is not None
+
+
 def list_rows(engine: Engine, status: str | None = None, limit: int = 50) -> list[OutboxRow]:
     """Newest first."""
     stmt = select(outbox).order_by(outbox.c.id.desc()).limit(limit)

@@ -11,6 +11,10 @@ from sidecar.dao import feeds as dao
 from sidecar.processing import Context
 
 MAX_MESSAGES_PER_FEED = 5000
+#: a group's feed is not planned while credit memos are still claimable (a backlog being
+#: decided), unless its longest-waiting message has waited this long on the worker's clock
+#: or the group already fills a feed: the bound on what batching adds (docs/feeds.md)
+PLAN_HOLD_MAX = timedelta(seconds=60)
 
 #: getFeeds may lag createFeed this long: with no candidate feed at all after an unknown
 #: createFeed outcome, the feed is sent again only once this has passed. It is also the

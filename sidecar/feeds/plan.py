@@ -5,17 +5,20 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from sidecar import codec
 from sidecar.amazon.feed_xml import (
     FEED_TYPE_ACKNOWLEDGEMENT,
+    MAX_FEED_BYTES,
     MESSAGE_TYPE_ACKNOWLEDGEMENT,
     MESSAGE_TYPE_ADJUSTMENT,
     FeedBuilder,
 )
 from sidecar.config import AmazonAccount
 from sidecar.dao import feeds as dao
-from sidecar.feeds.common import MAX_MESSAGES_PER_FEED, Step
+from sidecar.dao import outbox as outbox_dao
+from sidecar.feeds.common import MAX_MESSAGES_PER_FEED, PLAN_HOLD_MAX, Step
 
 log = logging.getLogger("sidecar.feeds")
 
@@ -26,11 +29,19 @@ class Plan(Step):
         and no other feed of the group holds its in-flight slot: until then messages keep
         collecting, so the feed Amazon gets is as full as it can be. The slot itself is
         taken inside the planning transaction (dao.plan_feed); the checks here only save
-        building XML that would be refused."""
+        building XML that would be refused. While credit memos are still claimable a group
+        is held (`ready`), so a backlog does not spend createFeed's burst on small feeds."""
         planned = []
         busy_slots = dao.slots_in_flight(self.ctx.engine)
         legacy = dao.groups_in_flight(self.ctx.engine)
-        for account_id, feed_type, marketplace_id, _count in dao.planned_groups(self.ctx.engine):
+        groups = dao.planned_groups(self.ctx.engine)
+        if groups and outbox_dao.claimable_exists(self.ctx.engine, self.ctx.now()):
+            # a backlog is still being decided: its messages join these feeds
+            groups = [g for g in groups if ready(g, self.ctx.now())]
+        for group in groups:
+            account_id, feed_type, marketplace_id = (
+                group.account_id, group.feed_type, group.marketplace_id
+            )
             try:
                 account = self.ctx.config.account(account_id)
             except KeyError:
@@ -61,6 +72,13 @@ class Plan(Step):
                 planned.append(feed_pk)
                 busy_slots.add(slot)
         return planned
+
+
+def ready(group: dao.PlannedGroup, now: datetime) -> bool:
+    """Planned despite a backlog: the group already fills a feed, or its oldest message has
+    waited PLAN_HOLD_MAX (so a constant stream of credit memos cannot starve planning)."""
+    full = group.count >= MAX_MESSAGES_PER_FEED or group.size >= MAX_FEED_BYTES
+    return full or now - group.oldest >= PLAN_HOLD_MAX
 
 
 def build(

@@ -583,3 +583,18 @@ def test_admin_actions_join_the_callers_transaction(db: Engine) -> None:
     assert (row(db, a).status, row(db, b).status) == ("needs_attention", "dead")
     assert audit_rows(db) == []
     assert outbox.requeue(db, (i for i in [b]), actor="dan", reason="generator") == [b]
+
+
+# ------------------------------------------------------- claimable (the feed planner's hold)
+
+
+def test_claimable_exists_counts_only_credit_memos_due_now(db: Engine) -> None:
+    assert not outbox.claimable_exists(db, T0)
+    add_rows(db, 1, event_type="shipment")  # not a credit memo: no feed message behind it
+    later = add_rows(db, 1, start=10, available_at=at(30))  # backing off / deferred
+    assert not outbox.claimable_exists(db, T0)
+    assert outbox.claimable_exists(db, at(30))  # its time has come
+    # claimed (processing): being decided, nothing waits to be claimed
+    assert len(outbox.claim(db, "w1", batch_size=2, lease_seconds=LEASE, now=at(30))) == 2
+    assert row(db, later[0]).status == "processing"
+    assert not outbox.claimable_exists(db, at(31))
