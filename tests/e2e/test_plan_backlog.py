@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from sidecar.amazon.feed_xml import MAX_FEED_BYTES
+from sidecar.clients import ClientFactory
 from sidecar.dao import feeds as feeds_dao
 from sidecar.feeds import plan
 from sidecar.feeds.common import MAX_MESSAGES_PER_FEED, PLAN_HOLD_MAX
@@ -29,8 +30,8 @@ MUG = ItemSpec("MUG-1", 2, D("10.00"), D("1.90"), name="Mug")
 
 def one_row_per_cycle(bridge: Bridge) -> Worker:
     w = bridge.worker
-    return Worker(replace(w.cfg, batch_size=1), bridge.engine, clients=w.ctx.client_for,
-                  now=bridge.clock)
+    clients = ClientFactory(bridge.engine, w.ctx.limiter)  # the fixture's fast limits
+    return Worker(replace(w.cfg, batch_size=1), bridge.engine, clients=clients, now=bridge.clock)
 
 
 def refunds(bridge: Bridge, n: int) -> list[int]:
