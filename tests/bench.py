@@ -73,7 +73,7 @@ CLAIM_BATCH = 100
 PAYLOAD_BYTES = 2048
 INSERT_PACE_S = 0.01  # the Magento-side inserter: one credit memo every ~10 ms
 E2E_ROWS = 500
-E2E_BATCH = 10  # worker claim batch: > 15 feeds are needed before createFeed's burst runs out
+E2E_BATCH = 10  # worker claim batch: the planner holds feeds until the backlog is decided (one feed)
 RULES_MIN_SECONDS = 1.5
 D = Decimal
 
