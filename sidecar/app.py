@@ -203,7 +203,13 @@ def readyz() -> Response:
         checks["database:tables"] = [
             {"status": "pass" if tables_ok else "fail", "output": problem or "unprefixed"}
         ]
-    ok = db_ok and worker_ok and tables_ok
+    accounts_ok = bool(_cfg().accounts)  # no account: every Amazon credit memo would fail
+    checks["config:accounts"] = [{
+        "status": "pass" if accounts_ok else "fail",
+        "output": f"{len(_cfg().accounts)} Amazon account(s)" if accounts_ok
+        else "no Amazon account configured (SIDECAR_ACCOUNTS_FILE): nothing can be sent",
+    }]
+    ok = db_ok and worker_ok and tables_ok and accounts_ok
     return _health("pass" if ok else "fail", checks, 200 if ok else 503)
 
 

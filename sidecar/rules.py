@@ -92,6 +92,15 @@ def decide(
     ext = memo.order.amazon_order_id  # resolved by the module (v2) or ext_order_id (v1)
     # Rule 1: only Amazon orders of an account whose refund setting is on.
     if settings is None:
+        if ext is not None and AMAZON_ORDER_ID.fullmatch(ext):
+            # the module found an Amazon order the sidecar has no account for: a
+            # misconfiguration, shown as a failure a human fixes, never a quiet skip
+            return Reject(
+                f"store {memo.order.store_id} has no Amazon account in the sidecar's accounts "
+                f"file (SIDECAR_ACCOUNTS_FILE): Amazon order {ext}, credit memo "
+                f"{memo.increment_id} was not sent. Add store {memo.order.store_id} to an "
+                "account's store_ids (or switch the module off for that store), then requeue"
+            )
         return Skip(
             f"not an Amazon order: store {memo.order.store_id} has no Amazon account "
             f"(order {memo.order.increment_id})"

@@ -6,6 +6,7 @@ what the embedded demo serves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -133,6 +134,21 @@ def test_readyz_fails_until_a_worker_beats(db: Engine) -> None:
     assert body["checks"]["worker:heartbeat"][0]["status"] == "pass"
 
 
+def test_readyz_and_the_page_are_loud_without_any_amazon_account(db: Engine) -> None:
+    """A misconfiguration (no account at all) is a failing check and a banner, never a
+    worker that idles with a green /readyz."""
+    beat(db)
+    cfg = dataclasses.replace(config(), accounts=())
+    client = client_for(db, cfg)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    check = json.loads(resp.get_data(as_text=True))["checks"]["config:accounts"][0]
+    assert check["status"] == "fail" and "SIDECAR_ACCOUNTS_FILE" in check["output"]
+    page = client.get("/", headers=auth()).get_data(as_text=True)
+    assert "No Amazon account configured" in page
+    assert client_for(db).get("/readyz").status_code == 200  # with an account: ready
+
+
 def test_readyz_fails_on_a_stale_heartbeat(engine: Engine) -> None:
     old = utcnow() - timedelta(seconds=config().heartbeat_stale_seconds + 60)
     with engine.begin() as conn:
@@ -152,7 +168,8 @@ def test_readyz_503_when_the_database_is_unreachable(unreachable_engine: Engine)
     assert resp.mimetype == HEALTH_JSON
     body = resp.get_json(force=True)
     assert body["status"] == "fail"
-    assert body["checks"] == {"database:connection": [{"status": "fail"}]}
+    assert body["checks"]["database:connection"] == [{"status": "fail"}]
+    assert set(body["checks"]) == {"database:connection", "config:accounts"}
 
 
 def test_health_page_says_the_database_is_unreachable(unreachable_engine: Engine) -> None:

@@ -26,6 +26,7 @@ from sidecar.config import Config
 from sidecar.dao import outbox as outbox_dao
 from sidecar.dao import workers as workers_dao
 from sidecar.db import LazyEngine, engine_for, scrub_sql
+from sidecar.emulator.accounts import emulator_account
 from sidecar.outbox_runner import Dead, Defer, Retry
 from sidecar.worker import Worker
 from tests.support import tcp_proxy
@@ -57,9 +58,15 @@ def proxy(mariadb_url: str) -> Iterator[tcp_proxy.TcpProxy]:
         yield p
 
 
+def proxied_accounts() -> tuple[Any, ...]:
+    """One account: /readyz fails without any (a misconfiguration, config:accounts)."""
+    return (emulator_account("http://127.0.0.1:9", "acct", (1,), marketplace_id="ATVPDKIKX0DER"),)
+
+
 def proxied_config(proxy: tcp_proxy.TcpProxy, mariadb_url: str, **kwargs: Any) -> Config:
     return Config(
         database_url=proxy.url(mariadb_url), worker_id="liveness-worker",
+        accounts=proxied_accounts(),
         db_connect_timeout_seconds=TIMEOUT, db_read_timeout_seconds=TIMEOUT,
         db_write_timeout_seconds=TIMEOUT, poll_interval_seconds=0, **kwargs,
     )
@@ -245,7 +252,7 @@ def test_readyz_stays_green_while_a_healthy_worker_drains_a_long_batch(engine: E
     cfg = Config(database_url="unused", worker_id="busy-worker", heartbeat_interval_seconds=10)
     ticks = Ticks(step=15)  # each row takes 15 s: longer than the interval
     worker = Worker(cfg, engine, monotonic=ticks)
-    web = create_app(Config(database_url="unused"), engine).test_client()
+    web = create_app(Config(database_url="unused", accounts=proxied_accounts()), engine).test_client()
     seen: list[tuple[int, int | None]] = []
 
     def slow_handler(row: outbox_dao.OutboxRow) -> outbox_runner.Outcome:
@@ -399,9 +406,14 @@ def test_gunicorn_readyz_answers_503_within_seconds_while_the_database_hangs(
 
     workers_dao.beat(engine, "w1", rows_processed=0, started_at=utcnow())
     port = _free_port()
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.a]\nseller_id = "A1SELLER"\nmarketplace_id = "ATVPDKIKX0DER"\n'
+        'store_ids = [1]\nlwa_client_id = "c"\nlwa_client_secret_env = "T_SECRET"\n'
+        'refresh_token_env = "T_REFRESH"\n', encoding="utf-8")
     env = {**os.environ, "SIDECAR_DATABASE_URL": proxy.url(mariadb_url),
-           "SIDECAR_ADMIN_TOKEN": "gunicorn-test-token", "SIDECAR_HEARTBEAT_STALE_SECONDS": "3600"}
-    env.pop("SIDECAR_ACCOUNTS_FILE", None)
+           "SIDECAR_ADMIN_TOKEN": "gunicorn-test-token", "SIDECAR_HEARTBEAT_STALE_SECONDS": "3600",
+           "SIDECAR_ACCOUNTS_FILE": str(accounts), "T_SECRET": "s", "T_REFRESH": "r"}
     log = (tmp_path / "web.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sidecar.cli", "web", "--bind", f"127.0.0.1:{port}",

@@ -197,14 +197,14 @@ def test_prefixed_store_runs_on_its_prefixed_tables(
             text("SELECT comment FROM mg_sales_order_status_history WHERE parent_id = :o"),
             {"o": order_id},
         ).scalars().all()
-    assert status == "skipped"
+    assert status == "rejected"  # no account for the store: a loud misconfiguration
     assert any("no Amazon account" in c for c in comments)
 
     monkeypatch.setenv("SIDECAR_DATABASE_URL", url)
     monkeypatch.delenv("SIDECAR_ACCOUNTS_FILE", raising=False)
     monkeypatch.setenv("SIDECAR_TABLE_PREFIX", "mg_")
     assert main(["outbox", "status"]) == 0
-    assert "skipped" in capsys.readouterr().out
+    assert "rejected" in capsys.readouterr().out
     monkeypatch.delenv("SIDECAR_TABLE_PREFIX")
     assert main(["outbox", "status"]) == 2
     assert "SIDECAR_TABLE_PREFIX=mg_" in capsys.readouterr().err

@@ -123,13 +123,20 @@ def test_canceled_order_is_rejected_with_a_comment(bridge: Bridge) -> None:
     assert bridge.emulator.state.all_feeds() == []
 
 
-def test_non_amazon_order_writes_nothing_and_unknown_store_is_skipped(bridge: Bridge) -> None:
+def test_non_amazon_order_writes_nothing_and_a_store_without_account_is_loud(
+    bridge: Bridge,
+) -> None:
+    """An Amazon order of a store no account covers is a misconfiguration: rejected with
+    what to fix (and a Magento comment), never a quiet skip."""
     order = bridge.order([MUG], store_id=STORE_WITHOUT_ACCOUNT)
     row_id = bridge.creditmemo(order, {"MUG-1": 2})
     bridge.drive()
     row = bridge.row(row_id)
-    assert row.status == "skipped"
-    assert "not an Amazon order" in (row.status_message or "")
+    assert row.status == "rejected"
+    assert f"store {STORE_WITHOUT_ACCOUNT} has no Amazon account" in (row.status_message or "")
+    assert "store_ids" in (row.status_message or "") and "requeue" in (row.status_message or "")
+    assert any("has no Amazon account" in c for c in bridge.comments(order))
+    assert bridge.emulator.state.all_feeds() == []
 
     from sqlalchemy import text
 

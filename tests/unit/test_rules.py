@@ -77,8 +77,17 @@ def shipped_order() -> AmazonOrderState:
 # ------------------------------------------------------------------ rule 1
 
 
-def test_rule1_no_amazon_account_skipped() -> None:
+def test_rule1_amazon_order_of_a_store_without_account_is_a_misconfiguration() -> None:
+    """The module resolved an Amazon order id, but no account covers its store: rejected
+    with what to fix (a loud misconfiguration), never skipped as "not an Amazon order"."""
     decision = decide(memo(memo_item()), amz_order(), None, EMPTY, NOW)
+    assert isinstance(decision, Reject)
+    assert "has no Amazon account" in decision.reason and "store_ids" in decision.reason
+    assert "requeue" in decision.reason
+
+
+def test_rule1_no_account_and_no_amazon_id_skipped() -> None:
+    decision = decide(memo(memo_item(), ext_order_id="000000012"), amz_order(), None, EMPTY, NOW)
     assert isinstance(decision, Skip)
     assert "not an Amazon order" in decision.reason
 
