@@ -167,7 +167,7 @@ SHIPPING, SHIPPING_TAX = D("4.99"), D("0.95")
 
 
 def memo_payload(n: int, order_id: int, amazon_id: str, codes: list[str],
-                 created: datetime, pad: int = 0) -> str:
+                 created: datetime, pad: int = 0, currency: str = "USD") -> str:
     """docs/snapshot.md: one unit of each line plus the whole shipping credited."""
     items = []
     for k, (line, code) in enumerate(zip(ORDER_LINES, codes, strict=True), start=1):
@@ -186,11 +186,11 @@ def memo_payload(n: int, order_id: int, amazon_id: str, codes: list[str],
     doc = {
         "schema_version": 1, "event_type": "creditmemo",
         "order": {"entity_id": order_id, "increment_id": f"{100000000 + n:09d}",
-                  "ext_order_id": amazon_id, "store_id": 1, "order_currency_code": "USD",
-                  "base_currency_code": "USD", "state": "complete", "status": "complete"},
+                  "ext_order_id": amazon_id, "store_id": 1, "order_currency_code": currency,
+                  "base_currency_code": currency, "state": "complete", "status": "complete"},
         "creditmemo": {
             "entity_id": n, "increment_id": f"{200000000 + n:09d}",
-            "created_at": f"{created:%Y-%m-%d %H:%M:%S}", "order_currency_code": "USD",
+            "created_at": f"{created:%Y-%m-%d %H:%M:%S}", "order_currency_code": currency,
             "subtotal": _m(subtotal), "subtotal_incl_tax": _m(subtotal + item_tax),
             "tax_amount": _m(item_tax + SHIPPING_TAX), "discount_amount": "0.0000",
             "shipping_amount": _m(SHIPPING), "shipping_tax_amount": _m(SHIPPING_TAX),

@@ -31,7 +31,7 @@ class OutboxWriter
     public const EVENT_SHIPMENT = 'shipment';
     public const EVENT_TRACK = 'track';
     /**
-     * No JSON_UNESCAPED_UNICODE: every non-ASCII character is written as \uXXXX (a 4-byte one as
+     * No JSON_UNESCAPED_UNICODE: every non-ASCII character is written as a \u escape such as \u00e9 (a 4-byte one as
      * a surrogate pair), so the payload is pure ASCII and survives any connection charset
      * (a default Magento 2.4 connection runs SET NAMES utf8, i.e. utf8mb3). Invalid UTF-8 becomes
      * U+FFFD instead of failing the save.

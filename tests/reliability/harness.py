@@ -260,7 +260,7 @@ def seed_memos(engine: Engine, emulator: EmulatorServer, n: int, *, start: int =
             )
             order_id = insert_order(conn, k, amazon_id, store_id)
             payload = json.loads(memo_payload(k, order_id, amazon_id, codes,
-                                              now - timedelta(minutes=1)))
+                                              now - timedelta(minutes=1), currency="EUR"))
             payload["order"]["store_id"] = store_id
             row_id = conn.execute(insert(outbox).values(
                 event_type="creditmemo", entity_id=k, order_id=order_id,

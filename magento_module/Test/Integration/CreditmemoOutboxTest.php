@@ -396,7 +396,7 @@ final class CreditmemoOutboxTest extends IntegrationTestCase
         $payload = json_decode($raw, true, 512, JSON_THROW_ON_ERROR);
         $this->assertSame($sku, $payload['items'][0]['sku']);
         $this->assertSame($name, $payload['items'][0]['name']);
-        // non-ASCII as \uXXXX (the emoji as a surrogate pair): the stored payload is pure ASCII
+        // non-ASCII as \u escapes (the emoji as a surrogate pair): the stored payload is pure ASCII
         $this->assertStringContainsString('\u2615\ud83c\udf81', $raw);
         $this->assertStringContainsString('1/2', $raw);
         $this->assertMatchesRegularExpression('/^[\x20-\x7e]*$/', $raw);
