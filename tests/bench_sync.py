@@ -39,12 +39,13 @@ from sidecar.config import Config
 from sidecar.dao import order_sync as sync_dao
 from sidecar.db import make_engine
 from sidecar.emulator.accounts import emulator_account
-from sidecar.emulator.config import OPERATIONS, EmulatorConfig, ManualClock
+from sidecar.emulator.config import OPERATIONS, EmulatorConfig
 from sidecar.emulator.server import EmulatorServer
 from sidecar.emulator.state import SeedItem
 from sidecar.tables import feed, feed_message, outbox, sales_order, sales_order_grid
 from sidecar.worker import Worker
 from tests.conftest import create_database, drop_database
+from tests.support.sim_clock import SimClock
 
 MARKETPLACE = "ATVPDKIKX0DER"
 ACCOUNT = "acct-us"
@@ -57,16 +58,6 @@ TARGET_IDLE_P50_S = 1.0
 FEED_DONE = ("done", "cancelled", "fatal", "unknown")
 D = Decimal
 
-
-class SimClock(ManualClock):
-    def __call__(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC).replace(tzinfo=None)
-
-    def epoch_us(self) -> int:
-        return int(self.time() * 1_000_000)
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(max(0.0, seconds))
 
 
 @dataclass

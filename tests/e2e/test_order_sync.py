@@ -20,7 +20,7 @@ from sidecar.clock import utcnow
 from sidecar.config import AmazonAccount, Config, Marketplace
 from sidecar.dao import order_sync as sync_dao
 from sidecar.emulator.accounts import emulator_account
-from sidecar.emulator.config import EmulatorConfig, ManualClock
+from sidecar.emulator.config import EmulatorConfig
 from sidecar.emulator.model import OrderStatus
 from sidecar.emulator.server import EmulatorServer
 from sidecar.emulator.state import SeedItem
@@ -35,22 +35,11 @@ from sidecar.tables import (
     sales_order_status_history,
 )
 from sidecar.worker import Worker
+from tests.support.sim_clock import SimClock
 
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
 D = Decimal
 
-
-class SimClock(ManualClock):
-    """The emulator's clock, the worker's now() and the rate limiter's clock in one."""
-
-    def __call__(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC).replace(tzinfo=None)
-
-    def epoch_us(self) -> int:
-        return int(self.time() * 1_000_000)
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(max(0.0, seconds))
 
 
 @dataclass
