@@ -569,6 +569,23 @@ class ShiftedClock:
             self.shift += max(0.0, seconds)
 
 
+def seed_amazon_order(emulator: EmulatorServer, k: int, amazon_id: str, marketplace_id: str,
+                      currency: str, now: datetime) -> list[str]:
+    """Order k of ORDER_LINES on the emulator, shipped in full; returns its OrderItemIds."""
+    codes = [f"{k:07d}{j:07d}" for j in range(1, len(ORDER_LINES) + 1)]
+    emulator.state.seed_order(
+        amazon_id, marketplace_id=marketplace_id, currency=currency,
+        created_time=now - timedelta(days=3), last_updated_time=now - timedelta(days=1),
+        items=[SeedItem(order_item_id=code, seller_sku=line.sku,
+                        quantity_ordered=line.qty, quantity_shipped=line.qty,
+                        item_price=line.price * line.qty, item_tax=line.tax * line.qty,
+                        shipping_price=SHIPPING if j == 0 else D(0),
+                        shipping_tax=SHIPPING_TAX if j == 0 else D(0))
+               for j, (line, code) in enumerate(zip(ORDER_LINES, codes, strict=True))],
+    )
+    return codes
+
+
 def seed_e2e(engine: Engine, emulator: EmulatorServer, n: int) -> list[tuple[str, list[str]]]:
     now = utcnow().replace(microsecond=0)
     orders: list[tuple[str, list[str]]] = []
@@ -576,17 +593,7 @@ def seed_e2e(engine: Engine, emulator: EmulatorServer, n: int) -> list[tuple[str
     with engine.begin() as conn:
         for k in range(1, n + 1):
             amazon_id = f"302-{k:07d}-{4000000 + k:07d}"
-            codes = [f"{k:07d}{j:07d}" for j in range(1, len(ORDER_LINES) + 1)]
-            emulator.state.seed_order(
-                amazon_id, marketplace_id=E2E_MARKETPLACE, currency="USD",
-                created_time=now - timedelta(days=3), last_updated_time=now - timedelta(days=1),
-                items=[SeedItem(order_item_id=code, seller_sku=line.sku,
-                                quantity_ordered=line.qty, quantity_shipped=line.qty,
-                                item_price=line.price * line.qty, item_tax=line.tax * line.qty,
-                                shipping_price=SHIPPING if j == 0 else D(0),
-                                shipping_tax=SHIPPING_TAX if j == 0 else D(0))
-                       for j, (line, code) in enumerate(zip(ORDER_LINES, codes, strict=True))],
-            )
+            codes = seed_amazon_order(emulator, k, amazon_id, E2E_MARKETPLACE, "USD", now)
             increment = f"{100000000 + k:09d}"
             order_id = int(conn.execute(insert(sales_order).values(
                 state="complete", status="complete", increment_id=increment,

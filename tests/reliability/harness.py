@@ -49,9 +49,8 @@ from sidecar.db import make_engine
 from sidecar.emulator.accounts import emulator_account
 from sidecar.emulator.model import FeedStatus
 from sidecar.emulator.server import EmulatorServer
-from sidecar.emulator.state import SeedItem
 from sidecar.tables import feed, feed_message, outbox, sales_order, sales_order_grid
-from tests.bench import ORDER_LINES, SHIPPING, SHIPPING_TAX, memo_payload
+from tests.bench import ORDER_LINES, SHIPPING, SHIPPING_TAX, memo_payload, seed_amazon_order
 
 SPAWN = multiprocessing.get_context("spawn")
 MARKETPLACE = "A1PA6795UKMFR9"
@@ -247,17 +246,7 @@ def seed_memos(engine: Engine, emulator: EmulatorServer, n: int, *, start: int =
     with engine.begin() as conn:
         for k in range(start, start + n):
             amazon_id = f"{prefix}-{k:07d}-{4000000 + k:07d}"
-            codes = [f"{k:07d}{j:07d}" for j in range(1, len(ORDER_LINES) + 1)]
-            emulator.state.seed_order(
-                amazon_id, marketplace_id=MARKETPLACE, currency="EUR",
-                created_time=now - timedelta(days=3), last_updated_time=now - timedelta(days=1),
-                items=[SeedItem(order_item_id=code, seller_sku=line.sku,
-                                quantity_ordered=line.qty, quantity_shipped=line.qty,
-                                item_price=line.price * line.qty, item_tax=line.tax * line.qty,
-                                shipping_price=SHIPPING if j == 0 else D(0),
-                                shipping_tax=SHIPPING_TAX if j == 0 else D(0))
-                       for j, (line, code) in enumerate(zip(ORDER_LINES, codes, strict=True))],
-            )
+            codes = seed_amazon_order(emulator, k, amazon_id, MARKETPLACE, "EUR", now)
             order_id = insert_order(conn, k, amazon_id, store_id)
             payload = json.loads(memo_payload(k, order_id, amazon_id, codes,
                                               now - timedelta(minutes=1), currency="EUR"))
